@@ -1,0 +1,34 @@
+"""The scalar rules of the line searches, as the papers write them (pure functions, hand-checkable).
+
+Symbols follow the SaLSa paper (arXiv 2407.20650): eta is the step size, h the smoothed loss
+decrease, s the smoothed (preconditioned) squared gradient norm, beta3 their smoothing factor, c the
+Armijo constant.
+"""
+from __future__ import annotations
+
+import math
+
+
+def ema(previous: float, value: float, beta: float) -> float:
+    """Exponential moving average: beta * previous + (1 - beta) * value."""
+    return beta * previous + (1.0 - beta) * value
+
+
+def armijo_holds(decrease: float, eta: float, s: float, c: float) -> bool:
+    """Armijo's sufficient-decrease test: decrease >= c * eta * s (False for a non-finite decrease).
+
+    Plain Armijo (SLS): decrease = f(w) - f(w + eta d), s = ||g||^2_P.
+    SaLSa: decrease = h_k (the smoothed decrease), s = s_k (the smoothed norm).
+    """
+    return math.isfinite(decrease) and decrease >= c * eta * s
+
+
+def search_interval(eta_fast: float, eta_slow: float, max_interval: float) -> float:
+    """SaLSa's line-search interval L = min(max_interval, 1 / (r_bar - 1)), r_bar = max(r, 1/r), r = fast/slow.
+
+    eta_fast and eta_slow are the fast (0.9) and slow (0.99) moving averages of the accepted step
+    sizes; the 1e-8 guards r_bar == 1 as in the authors' release.
+    """
+    r = eta_fast / eta_slow
+    r_bar = max(r, 1.0 / r)
+    return min(max_interval, 1.0 / (r_bar - 1.0 + 1e-8))

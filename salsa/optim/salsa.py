@@ -1,0 +1,138 @@
+"""SaLSa: Stable Armijo Line Search Adaptation (Kenneweg et al., arXiv 2407.20650)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from salsa.optim.base import LineSearchOptimizer
+from salsa.optim.closure import Closure
+from salsa.optim.criteria import armijo_holds, ema, search_interval
+
+# The search is skipped (an unchecked step) when the loss is exactly 0 or s is below this, as in the release.
+TINY = 1e-8
+ALWAYS_SEARCH_BEFORE = 10  # steps 1..9 always search, as in the release
+ETA_FAST, ETA_SLOW = 0.9, 0.99  # the step-size averages of the frequency rule
+
+
+class SaLSa(LineSearchOptimizer):
+    r"""SaLSa: Armijo line search with both sides smoothed, run only as often as the step size changes.
+
+    At step k with mini-batch loss f_k, gradient g_k and direction d_k = P_k g_k (``preconditioner``:
+    "adam" uses P_k = diag(1/(sqrt(v_hat_k) + eps)), "sgd" uses P_k = I):
+
+        s_k = beta3 s_{k-1} + (1 - beta3) ||g_k||^2_P           ||g||^2_P = g^T P g
+        h_k = beta3 h_{k-1} + (1 - beta3) (f_k(w_k) - f_k(w_k - eta d_k))
+        accept eta if h_k >= c * eta * s_k, else eta <- backtrack * eta and try again,
+
+    starting from eta = growth * eta_{k-1}. A search happens on the first 9 steps and then once L
+    steps have passed since the last one, L = min(max_interval, 1/(r_bar - 1)) with r_bar = max(r, 1/r)
+    and r the ratio of a fast (0.9) and a slow (0.99) moving average of the accepted step sizes
+    (``adaptive_frequency=False``: every step). Steps without a search move along the momentum
+    direction, w <- w - growth * eta * P m_hat, leaving eta, h and s unchanged.
+
+    Usage: ``loss = opt.step(closure)`` where ``closure()`` returns the mini-batch loss WITHOUT
+    calling backward; the optimizer zeroes gradients, calls backward once and evaluates trial points
+    under torch.no_grad with the same dropout masks. Pass ``model=`` (the module the closure runs)
+    so that trial forwards leave its buffers (BatchNorm statistics) untouched; without it the modules
+    with buffers are found on the first step. Under torch.distributed the losses are averaged over
+    the ranks (wrap the model in DDP so that gradients are too).
+
+    weight_decay is decoupled (AdamW-style, eta in place of the learning rate), per parameter group.
+    ``reference_compat=True`` reproduces the numerics of the authors' salsa-optimizer 0.1.0; the
+    differences of the default are listed in docs/optimizers.md.
+    """
+
+    def __init__(
+        self,
+        params,
+        c: float = 0.5,
+        beta3: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        init_step_size: float = 1.0,
+        growth: float = 1.1,
+        backtrack: float = 0.8,
+        max_backtracks: int = 100,
+        preconditioner: str = "adam",
+        adaptive_frequency: bool = True,
+        max_interval: float = 10,
+        weight_decay: float = 0.0,
+        reference_compat: bool = False,
+        model: nn.Module | None = None,
+    ):
+        if not 0.0 < c:
+            raise ValueError(f"c must be positive, got {c}")
+        if not 0.0 <= beta3 < 1.0 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"beta3 and betas must lie in [0, 1), got beta3={beta3}, betas={betas}")
+        if init_step_size <= 0 or growth < 1.0 or not 0.0 < backtrack < 1.0 or max_backtracks < 1:
+            raise ValueError("need init_step_size > 0, growth >= 1, 0 < backtrack < 1 and max_backtracks >= 1")
+        if reference_compat and preconditioner != "adam":
+            raise ValueError("reference_compat=True exists for preconditioner='adam' only: the release has no SGD variant")
+        defaults = dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults, preconditioner, model, bias_offset=1 if reference_compat else 0)
+        self.c, self.beta3 = c, beta3
+        self.growth, self.backtrack, self.max_backtracks = growth, backtrack, max_backtracks
+        self.adaptive_frequency, self.max_interval = adaptive_frequency, max_interval
+        self.reference_compat = reference_compat
+        # The step-size averages start at 1e-8 without bias correction, as in the release.
+        self.line_search_state.update(
+            step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=1e-8, eta_slow=1e-8, since_search=0
+        )
+
+    @torch.no_grad()
+    def step(self, closure: Closure | None = None) -> torch.Tensor:
+        loss, loss_value, grad_sq, group_of, params, states = self._begin_step(closure)
+        st = self.line_search_state
+        k = st["steps"]
+        interval = search_interval(st["eta_fast"], st["eta_slow"], self.max_interval)
+        st["since_search"] += 1
+        eta = st["step_size"] * self.growth
+        if self.adaptive_frequency and k >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval:
+            self._decay(group_of, params, params, eta)
+            self.preconditioner.momentum_step(states, params, k, eta)
+            self._record(loss_value, False, 0, True, h=st["h"], s=st["s"], interval=interval)
+            return loss
+
+        st["since_search"] = 0
+        d, norm_p = self.preconditioner.direction(states, params, k, grad_sq)
+        st["s"] = ema(st["s"], norm_p.item(), self.beta3)
+        w0 = [p.detach().clone() for p in params]
+        trials, accepted = 0, True
+        if loss_value != 0.0 and st["s"] >= TINY:
+            eta, trials, accepted = self._search(closure, params, w0, d, loss_value, eta)
+        else:
+            eta = self._unchecked_step(states, params, k, eta)
+        self._decay(group_of, params, w0, eta)
+        st["step_size"] = eta
+        st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
+        st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
+        self._record(loss_value, trials > 0, trials, accepted, h=st["h"], s=st["s"], interval=interval)
+        return loss
+
+    def _search(self, closure, params, w0, d, loss_value, eta):
+        st = self.line_search_state
+
+        def accepts(decrease: float, eta: float) -> bool:
+            if self.reference_compat and decrease == 0.0:
+                return True  # the release accepts a zero decrease outright, leaving h as it was
+            return armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c)
+
+        eta, decrease, accepted, trials = self._backtrack(
+            closure, params, w0, d, loss_value, eta, accepts, self.max_backtracks, self.backtrack
+        )
+        if accepted and not (self.reference_compat and decrease == 0.0):
+            st["h"] = ema(st["h"], decrease, self.beta3)
+        if not accepted and not self.reference_compat:
+            torch._foreach_copy_(params, w0)  # no step rather than the release's last (tiny) trial
+        return eta, trials, accepted
+
+    def _unchecked_step(self, states, params, k, eta) -> float:
+        """Loss exactly 0 or s below TINY: nothing to search on; a momentum step, no Armijo check.
+
+        The release takes it at the grown step size and keeps the growth, so eta grows by `growth`
+        on every such step until the run diverges; by default eta stays where it was.
+        """
+        if not self.reference_compat:
+            eta = self.line_search_state["step_size"]
+        self.preconditioner.momentum_step(states, params, k, eta)
+        return eta
