@@ -42,6 +42,10 @@ def _checked_loss(loss, name: str) -> torch.Tensor:
     return loss
 
 
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def global_mean(values: torch.Tensor) -> torch.Tensor:
     """Mean over the ranks of the default process group (identity outside torch.distributed)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -145,7 +149,7 @@ class ClosureEvaluator:
     def trial(self, closure: Closure) -> float:
         """The (rank-averaged) loss at the current parameters, with the gradient evaluation's RNG."""
         set_rng_state(self._rng_before)
-        return global_mean(closure().detach().float()).item()
+        return global_mean(_at_least_float32(closure().detach())).item()
 
 
 def finite_loss_and_grad_sq(
@@ -154,8 +158,9 @@ def finite_loss_and_grad_sq(
     """(rank-mean loss, squared gradient norm) in one device sync; raises NonFiniteError naming the step."""
     grads = [p.grad for p in params]
     norms = torch._foreach_norm(grads) if grads else []
-    grad_sq = torch.stack(norms).float().square().sum() if norms else loss.new_zeros(())
-    loss_value, grad_sq_value = global_mean(torch.stack([loss.float().reshape(()), grad_sq])).tolist()
+    loss = _at_least_float32(loss.reshape(()))
+    grad_sq = torch.stack(norms).to(loss.dtype).square().sum() if norms else loss.new_zeros(())
+    loss_value, grad_sq_value = global_mean(torch.stack([loss, grad_sq])).tolist()
     if torch.isfinite(torch.tensor([loss_value, grad_sq_value])).all():
         return loss_value, grad_sq_value
     bad = [i for i, n in enumerate(norms) if not torch.isfinite(n)]

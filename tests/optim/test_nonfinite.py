@@ -1,0 +1,48 @@
+"""NaN/Inf in the loss or any gradient: a clear error naming the step, nothing changed."""
+import pytest
+import torch
+from torch import nn
+
+from salsa import SLS, NonFiniteError, SaLSa
+from tests.optim.helpers import batches, make_mlp, train
+
+OPTIMIZERS = {"salsa": SaLSa, "sls": SLS}
+
+
+def snapshot(model, opt):
+    return [p.detach().clone() for p in model.parameters()], {
+        k: (v.clone() if torch.is_tensor(v) else v) for p in model.parameters() for k, v in opt.state[p].items()
+    }, dict(opt.line_search_state)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("poison", ["loss", "last-gradient-element"])
+def test_non_finite_raises_and_leaves_everything(name, poison):
+    model = make_mlp()
+    opt = OPTIMIZERS[name](model.parameters())
+    data = batches(3)
+    train(model, opt, data[:2])
+    params, _, scalars = snapshot(model, opt)
+    moments = [opt.state[p]["exp_avg"].clone() for p in model.parameters() if "exp_avg" in opt.state[p]]
+    x, y = data[2]
+    last = list(model.parameters())[-1]
+
+    def inf_in_last_element(grad):
+        grad = grad.clone()
+        grad.view(-1)[-1] = float("inf")
+        return grad
+
+    def closure():
+        loss = nn.functional.cross_entropy(model(x), y)
+        return loss * float("nan") if poison == "loss" else loss
+
+    hook = last.register_hook(inf_in_last_element) if poison != "loss" else None
+    with pytest.raises(NonFiniteError, match="step 3") as err:
+        opt.step(closure)
+    if hook:
+        hook.remove()
+    if poison != "loss":
+        assert "gradients of 1 parameter tensor" in str(err.value)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), params))
+    assert opt.line_search_state == scalars
+    assert all(torch.equal(a, opt.state[p]["exp_avg"]) for a, p in zip(moments, model.parameters()))

@@ -1,0 +1,118 @@
+"""SaLSa's step on hand-computed numbers, the frequency rule in action, convergence, errors."""
+import pytest
+import torch
+from torch import nn
+
+from salsa import SLS, SaLSa
+from salsa.optim.criteria import search_interval
+
+from tests.optim.helpers import batches, make_mlp, train
+
+
+def test_first_sgd_step_by_hand():
+    # f(w) = w^2 at w = 2: g = 4, s = 0.1 * 16 = 1.6, trial eta = 1.1 (growth * 1.0).
+    # eta: 1.1 -> 0.88 -> 0.704 -> 0.5632 -> 0.45056; at 0.45056, w = 2 - 4 * 0.45056 = 0.19776,
+    # f = 0.0391090176, h = 0.1 * (4 - 0.0391090176) = 0.39608909824 >= 0.5 * 0.45056 * 1.6 = 0.360448.
+    # The trial before, eta = 0.5632: w = -0.2528, f = 0.06390784, h = 0.3936092 < 0.45056: rejected.
+    w = nn.Parameter(torch.tensor([2.0], dtype=torch.float64))
+    opt = SaLSa([w], preconditioner="sgd")
+    loss = opt.step(lambda: (w**2).sum())
+    stats = opt.last_step_stats()
+    assert loss.item() == 4.0
+    assert w.item() == pytest.approx(0.19776, abs=1e-12)
+    assert opt.step_size == pytest.approx(0.45056, abs=1e-12)
+    assert stats["s"] == pytest.approx(1.6, abs=1e-12)
+    assert stats["h"] == pytest.approx(0.39608909824, abs=1e-10)
+    assert (stats["line_search"], stats["backtracks"], stats["forwards"], stats["backwards"]) == (True, 4, 6, 1)
+    assert opt.totals() == dict(steps=1, forwards=6, backwards=1, line_searches=1, backtracks=4)
+
+
+def test_first_adam_step_by_hand():
+    # Adam at k = 1: m_hat = g, v_hat = g^2, so d = g / (|g| + eps) ~ sign(g) = 1 and s = 0.1 * |g| = 0.4.
+    # f(w) = w^2 at w = 2: eta = 1.1: w = 0.9, f = 0.81, h = 0.1 * 3.19 = 0.319 >= 0.5 * 1.1 * 0.4 = 0.22.
+    w = nn.Parameter(torch.tensor([2.0], dtype=torch.float64))
+    opt = SaLSa([w], eps=0.0)
+    opt.step(lambda: (w**2).sum())
+    assert w.item() == pytest.approx(0.9, abs=1e-12)
+    assert opt.step_size == pytest.approx(1.1)
+    assert opt.last_step_stats()["h"] == pytest.approx(0.319, abs=1e-12)
+    assert opt.last_step_stats()["s"] == pytest.approx(0.4, abs=1e-12)
+
+
+def test_searches_follow_the_frequency_rule():
+    model = make_mlp()
+    opt = SaLSa(model.parameters())
+    since, searched = 0, []
+    for k, (x, y) in enumerate(batches(120), start=1):
+        st = dict(opt.line_search_state)
+        expected_interval = search_interval(st["eta_fast"], st["eta_slow"], 10)
+        opt.step(lambda: nn.functional.cross_entropy(model(x), y))
+        since += 1
+        expected = k < 10 or since >= expected_interval
+        assert opt.last_step_stats()["line_search"] == expected, k
+        searched.append(expected)
+        if expected:
+            since = 0
+            assert opt.line_search_state["eta_fast"] == pytest.approx(0.9 * st["eta_fast"] + 0.1 * opt.step_size)
+        else:  # no search: eta, h, s and the averages stay
+            for key in ("step_size", "h", "s", "eta_fast", "eta_slow"):
+                assert opt.line_search_state[key] == st[key]
+    assert all(searched[:9]) and not all(searched)
+    assert opt.totals()["forwards"] == 120 + opt.totals()["line_searches"] + opt.totals()["backtracks"]
+
+
+def test_every_step_searches_without_adaptive_frequency():
+    model = make_mlp()
+    opt = SaLSa(model.parameters(), adaptive_frequency=False)
+    train(model, opt, batches(30))
+    assert opt.totals()["line_searches"] == 30
+
+
+QUADRATIC_OPTIMIZERS = {
+    "salsa_adam": lambda p: SaLSa(p),
+    "salsa_sgd": lambda p: SaLSa(p, preconditioner="sgd"),
+    "sls_sgd": lambda p: SLS(p),
+    "sls_adam": lambda p: SLS(p, preconditioner="adam"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUADRATIC_OPTIMIZERS))
+def test_converges_on_a_convex_quadratic_without_a_learning_rate(name):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    A = a @ a.T / 20 + 0.1 * torch.eye(20, dtype=torch.float64)  # condition number ~ 40
+    b = torch.randn(20, generator=g, dtype=torch.float64)
+    solution = torch.linalg.solve(A, b)
+    x = nn.Parameter(torch.zeros(20, dtype=torch.float64))
+    opt = QUADRATIC_OPTIMIZERS[name]([x])
+    for _ in range(600):
+        opt.step(lambda: 0.5 * x @ A @ x - b @ x)
+    assert (x - solution).norm() / solution.norm() < 1e-3
+
+
+def test_param_groups_have_their_own_decoupled_weight_decay():
+    torch.manual_seed(0)
+    a, b = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(3))
+    opt = SaLSa([{"params": [a], "weight_decay": 0.5}, {"params": [b]}], adaptive_frequency=False)
+    # zero-loss-slope in a and b: the gradient is 0, s = 0: no search, only the decay moves a
+    opt.step(lambda: (a * 0).sum() + (b * 0).sum() + 1.0)
+    assert torch.equal(b, torch.ones(3))
+    assert torch.allclose(a, torch.full((3,), 1 - 0.5 * 1.0))  # eta = init_step_size = 1 (no growth unchecked)
+
+
+def test_clear_errors_for_protocol_mistakes():
+    model = make_mlp()
+    opt = SaLSa(model.parameters())
+    x, y = batches(1)[0]
+    with pytest.raises(TypeError, match="needs a closure"):
+        opt.step()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        opt.step(lambda: nn.functional.cross_entropy(model(x), y).detach())
+    with pytest.raises(TypeError, match="one-element tensor"):
+        opt.step(lambda: nn.functional.cross_entropy(model(x), y).item())
+    with pytest.raises(ValueError, match="preconditioner"):
+        SaLSa(model.parameters(), preconditioner="lion")
+    with pytest.raises(ValueError, match="reference_compat"):
+        SaLSa(model.parameters(), preconditioner="sgd", reference_compat=True)
+    with pytest.raises(ValueError, match="not saved by SaLSa"):
+        opt.load_state_dict(torch.optim.Adam(model.parameters()).state_dict())
