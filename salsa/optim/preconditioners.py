@@ -47,8 +47,8 @@ class AdamPreconditioner:
         d = self._denominator(states, k)
         torch._foreach_reciprocal_(d)
         torch._foreach_mul_(d, grads)
-        products = torch._foreach_mul(grads, d)  # g * d >= 0, so its 1-norm is its sum
-        norm_p = torch.stack(torch._foreach_norm(products, ord=1)).sum()
+        # per tensor, so that no second parameter-sized buffer is needed
+        norm_p = torch.stack([torch.dot(g.reshape(-1), d_i.reshape(-1)) for g, d_i in zip(grads, d)]).sum()
         return d, norm_p
 
     def momentum_step(self, states: list[dict], params: list[torch.Tensor], k: int, eta: float) -> None:
