@@ -1,0 +1,38 @@
+# The project's commands. `make test` and `make demo` set everything up themselves on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
+OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+
+.PHONY: help install test demo bench-overhead tables
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(STAMP) $(RELEASE_WHEEL) ## create ./.venv with the pinned stack (requirements.lock) and this project
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=23.2"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# The authors' release, only for the fidelity tests (loaded from the wheel, never installed).
+$(RELEASE_WHEEL): | $(STAMP)
+	$(BIN)/pip download --quiet salsa-optimizer==0.1.0 --no-deps -d .cache/wheels \
+	  || echo "warning: could not download salsa-optimizer 0.1.0; the tests against the release will skip"
+
+test: install ## run the whole test suite (offline)
+	$(OFFLINE) $(BIN)/python -m pytest -q
+
+demo: install ## train an MLP on sklearn's digits with SaLSa and with Adam and print both
+	$(OFFLINE) $(BIN)/python -m experiments.demo_digits
+
+bench-overhead: install ## step time and peak memory of SaLSa/SLS/release/Adam -> results/overhead.md
+	OMP_NUM_THREADS=1 $(BIN)/python -m experiments.overhead.bench
+
+tables: install ## the paper's tables and plots from the run directories under outputs/runs -> results/
+	$(BIN)/python -m analysis --root outputs/runs --out results

@@ -1,0 +1,102 @@
+"""`python -m analysis --root outputs/runs --out results`: every table and figure from the run directories."""
+import argparse
+import sys
+from pathlib import Path
+
+from . import paper, reports
+from .collect import collect_curves, collect_runs
+from .errors import AnalysisError
+from .names import COLUMN_ORDER, ordered_columns
+from .output import copy_with_source, write_table, write_text
+from .plots import all_figures
+from .provenance import provenance
+from .selection import select_cells
+from .stats import cell_stats
+from .table import Table, to_csv
+from .tables import METRICS, PAPER_METRIC, ci_table, complete_tasks, metric_table, summary_rows
+
+SHARED_PAPER_CSV = Path(__file__).resolve().parents[2] / "shared/reference/paper_table_final_train_loss.csv"
+PAPER_CSV_NAME = "paper_table_final_train_loss.csv"
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    parser.add_argument("--root", type=Path, action="append", default=[],
+                        help="a results root holding run directories (repeatable)")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read the runs of this W&B project")
+    parser.add_argument("--wandb-cache", type=Path, default=Path(".cache/wandb-runs"))
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--planned-seeds", type=int, default=5, help="seeds planned per cell (default 5)")
+    parser.add_argument("--paper-csv", type=Path,
+                        help=f"the paper's table (default {SHARED_PAPER_CSV}, else the copy in --out)")
+    parser.add_argument("--no-figures", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.root and not args.wandb:
+        parser.error("give at least one --root or --wandb")
+    return args
+
+
+def build_tables(runs, planned: int, paper_table):
+    """Every table, in memory: nothing is written until all of them exist."""
+    finished = runs[runs["status"] == "finished"]
+    if finished.empty:
+        raise AnalysisError(f"no finished runs among {len(runs)} runs (statuses: "
+                            f"{', '.join(sorted(set(map(str, runs['status']))))}); nothing written")
+    cells, record = select_cells(finished)
+    tasks, columns = sorted(cells["task"].unique()), ordered_columns(cells["column"].unique())
+    absent = [c for c in COLUMN_ORDER if c not in columns]
+    tables, stats = [], {}
+    for metric in METRICS:
+        if metric.key not in cells or cells[metric.key].isna().all():
+            continue
+        stats[metric.key] = cell_stats(cells, metric.key, planned, tasks, columns)
+        tables += [metric_table(stats[metric.key], metric, planned, absent), ci_table(stats[metric.key], metric)]
+    if PAPER_METRIC.key not in stats:
+        raise AnalysisError(f"no finished run reports {PAPER_METRIC.key}; nothing written")
+    main = stats[PAPER_METRIC.key]
+    tables += [paper.recomputed_summary(paper_table), paper.comparison(paper_table, main, runs),
+               reports.missing_cells(main, runs), reports.paired_comparison(cells, main),
+               reports.tuning(record), reports.compute(cells)]
+    return tables, cells, main
+
+
+def run(argv) -> list[Path]:
+    args = parse(argv)
+    roots = list(args.root)
+    if args.wandb:
+        from .wandb_source import download_project
+        roots.append(download_project(args.wandb, args.wandb_cache / args.wandb.replace("/", "_")))
+    paper_csv = args.paper_csv or (SHARED_PAPER_CSV if SHARED_PAPER_CSV.exists() else args.out / PAPER_CSV_NAME)
+    paper_table = paper.read_paper_csv(paper_csv)
+    runs = collect_runs(roots)
+    tables, cells, main = build_tables(runs, args.planned_seeds, paper_table)
+    means = main.pivot(index="task", columns="column", values="mean")[ordered_columns(main["column"].unique())]
+    curves = collect_curves(cells)  # read (and checked) even with --no-figures
+
+    stamp = provenance(argv)
+    everything = Table("runs", "Every run found, one row per run (CSV only)", runs, runs)
+    written = [write_text(args.out / "tables" / "runs.csv", to_csv(everything, stamp))]
+    for table in tables:
+        written += write_table(table, args.out / "tables", stamp)
+    if paper_csv.resolve() != (args.out / PAPER_CSV_NAME).resolve():
+        written.append(copy_with_source(paper_csv, args.out / PAPER_CSV_NAME, stamp))
+    if not args.no_figures:
+        log_average = summary_rows(means, PAPER_METRIC).loc[PAPER_METRIC.summary]
+        figures = all_figures(curves, log_average, len(complete_tasks(means)[0]), args.out / "figures", stamp)
+        written += figures
+        manifest = "\n".join(["# Figures", "", *[f"- {p.name}" for p in figures], "", f"_{stamp}_", ""])
+        written.append(write_text(args.out / "figures" / "README.md", manifest))
+    return written
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        written = run(argv)
+    except AnalysisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files:")
+    for path in written:
+        print(f"  {path}")
+    return 0

@@ -1,0 +1,95 @@
+"""Run directories -> one pandas DataFrame, one row per run (the contract is docs/run-directory.md)."""
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import AnalysisError
+from .names import column_name
+
+REQUIRED = ("schema", "status", "run_id", "config_hash", "task", "dataset", "model", "optimizer",
+            "baseline", "lr", "seed", "metrics", "totals")
+TEXT_FIELDS = ("run_dir", "run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
+               "baseline", "column")
+IDENTITY = ("run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
+            "baseline", "lr", "seed", "epochs")
+CURVE_FIELDS = ("run_id", "task", "column", "seed", "kind", "step", "epoch", "split", "loss", "acc", "step_size",
+                "line_search")
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Every directory under root holding a summary.json or a metrics.jsonl (nested sweeps included)."""
+    files = list(root.rglob("summary.json")) + list(root.rglob("metrics.jsonl"))
+    return sorted({f.parent for f in files})
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AnalysisError(f"corrupt file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise AnalysisError(f"corrupt file {path}: expected a JSON object")
+    return data
+
+
+def read_summary(run_dir: Path) -> dict:
+    """One flat row: identity fields, then every metric and every total under its own name."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return {"run_dir": str(run_dir), "run_id": run_dir.name, "status": "no summary.json"}
+    summary = read_json(path)
+    missing = [key for key in REQUIRED if key not in summary]
+    if missing:
+        raise AnalysisError(f"corrupt file {path}: missing {', '.join(missing)}")
+    if summary["schema"] != 1:
+        raise AnalysisError(f"{path}: unsupported schema {summary['schema']!r} (this analysis reads schema 1)")
+    row = {"run_dir": str(run_dir), **{key: summary.get(key) for key in IDENTITY}}
+    row["column"] = column_name(summary["optimizer"], summary["baseline"])
+    row.update(summary["metrics"] or {})
+    row.update(summary["totals"] or {})
+    return row
+
+
+def collect_runs(roots: list[Path]) -> pd.DataFrame:
+    run_dirs = []
+    for root in roots:
+        if not root.is_dir():
+            raise AnalysisError(f"results root {root} does not exist or is not a directory")
+        run_dirs += find_run_dirs(root)
+    if not run_dirs:
+        raise AnalysisError(f"no runs (no summary.json or metrics.jsonl) under {', '.join(map(str, roots))}")
+    runs = pd.DataFrame([read_summary(d) for d in run_dirs])
+    runs = runs.reindex(columns=list(dict.fromkeys(["run_dir", *IDENTITY, "column", *runs.columns])))
+    for name in runs.columns.difference(TEXT_FIELDS):
+        runs[name] = pd.to_numeric(runs[name], errors="coerce")
+    runs["seed"] = runs["seed"].astype("Int64")
+    # The same config seen twice (e.g. a local root and a W&B download): keep one copy, a finished one first.
+    runs = runs.sort_values("status", key=lambda s: s != "finished", kind="stable")
+    return runs.drop_duplicates("run_id").sort_values(["task", "column", "seed", "run_id"]).reset_index(drop=True)
+
+
+def read_metrics(path: Path) -> list[dict]:
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise AnalysisError(f"corrupt file {path}, line {number}: {exc}") from None
+    return records
+
+
+def collect_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """The metrics.jsonl records of the given runs, long format, tagged with task, column and seed."""
+    frames = []
+    for run in runs.itertuples():
+        path = Path(run.run_dir) / "metrics.jsonl"
+        if not path.exists():
+            continue
+        frame = pd.DataFrame(read_metrics(path))
+        frames.append(frame.assign(run_id=run.run_id, task=run.task, column=run.column, seed=run.seed))
+    curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return curves.reindex(columns=list(dict.fromkeys([*CURVE_FIELDS, *curves.columns])))

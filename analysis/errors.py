@@ -1,0 +1,2 @@
+class AnalysisError(Exception):
+    """A problem the user must fix (no runs, a corrupt file, ...); the CLI prints it without a traceback."""

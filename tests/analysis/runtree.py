@@ -1,0 +1,90 @@
+"""Writes run directories in the format of docs/run-directory.md, with known final losses, for the tests."""
+import hashlib
+import json
+import math
+from pathlib import Path
+
+PLANNED = 3
+SEEDS = (0, 1, 2)
+
+# final_train_loss per seed; the expected numbers in the tests are worked out by hand from these.
+DIGITS = {  # task digits-mlp: complete
+    ("adam", "paper", 1e-3): (0.02, 0.04, 0.06),      # mean 0.04
+    ("sgd", "paper", 0.1): (0.1, 0.2, 0.3),            # mean 0.2
+    ("adam", "tuned", 1e-3): (0.01, 0.025, 0.025),     # mean 0.02 (the lr that wins on validation)
+    ("sls_adam", "none", None): (0.04, 0.04, 0.04),    # mean 0.04: ties with adam(paper)
+    ("salsa_adam", "none", None): (0.005, 0.01, 0.015),  # mean 0.01
+    ("salsa_sgd", "none", None): (0.05, 0.1, 0.15),    # mean 0.1
+}
+CIFAR = {  # task cifar10-cnn: salsa_sgd has 2 finished seeds (seed 2 failed)
+    ("adam", "paper", 1e-3): (0.1, 0.2, 0.3),          # mean 0.2
+    ("sgd", "paper", 0.1): (0.4, 0.8, 1.2),            # mean 0.8
+    ("adam", "tuned", 1e-3): (0.05, 0.1, 0.15),        # mean 0.1
+    ("sls_adam", "none", None): (0.2, 0.4, 0.6),       # mean 0.4
+    ("salsa_adam", "none", None): (0.025, 0.05, 0.075),  # mean 0.05
+    ("salsa_sgd", "none", None): (0.3, 0.5),           # mean 0.4, flagged 2/3
+}
+# The tuning grids on seed 0: (lr, val_loss_final, test_loss_final). Test loss would pick another lr.
+DIGITS_GRID = [(1e-4, 0.5, 0.1), (1e-3, 0.3, 0.6), (1e-2, 0.4, 0.05)]
+CIFAR_GRID = [(1e-4, 0.9, 0.9), (1e-3, 0.7, 0.7)]
+WALL = {"salsa_adam": 12.0, "salsa_sgd": 12.0}  # every other run: 10 s
+STEPS = 100
+
+
+def totals(optimizer: str) -> dict:
+    searches = {"sls_adam": STEPS, "sls_sgd": STEPS, "salsa_adam": 20, "salsa_sgd": 20}.get(optimizer, 0)
+    return {"steps": STEPS, "wall_time_s": WALL.get(optimizer, 10.0), "forwards": STEPS + 1.5 * searches,
+            "backwards": STEPS, "line_searches": searches, "peak_memory_bytes": None}
+
+
+def curve(final: float, optimizer: str) -> list[dict]:
+    lines = []
+    for step in range(10, STEPS + 1, 10):
+        lines.append({"kind": "step", "step": step, "epoch": step / 20, "loss": final * (1 + 20 * math.exp(-step / 25)),
+                      "step_size": 0.1 * (1 + step / 100), "line_search": optimizer.startswith("sls") or step % 20 == 0,
+                      "backtracks": 1, "forwards": 2, "backwards": 1, "step_time_s": 0.01, "samples_per_s": 1e4})
+        if step % 20 == 0:
+            lines.append({"kind": "eval", "step": step, "epoch": step // 20, "split": "val",
+                          "loss": 2 * final, "acc": 0.9 - final / 2 + step / 2000})
+    return lines + [{"kind": "final", "step": STEPS, "final_train_loss": final}]
+
+
+def write_run(root: Path, task: str, optimizer: str, baseline: str, lr, seed: int, final: float,
+              val_loss: float = None, test_loss: float = None, status: str = "finished") -> Path:
+    dataset, model = task.split("-")
+    config = json.dumps([task, optimizer, baseline, lr, seed])
+    digest = hashlib.sha256(config.encode()).hexdigest()
+    run_dir = root / digest[:12]
+    run_dir.mkdir(parents=True)
+    summary = {
+        "schema": 1, "status": status, "run_id": digest[:12], "config_hash": digest, "task": task,
+        "dataset": dataset, "model": model, "optimizer": optimizer, "baseline": baseline, "lr": lr, "seed": seed,
+        "epochs": 5,
+        "metrics": {"final_train_loss": final if status == "finished" else None, "train_loss_running_mean": 3 * final,
+                    "val_loss_final": val_loss if val_loss is not None else 2 * final,
+                    "val_acc_final": 0.9 - final / 2, "val_loss_best": 1.5 * final, "val_acc_peak": 0.91 - final / 2,
+                    "test_loss_final": test_loss, "test_acc_final": None},
+        "totals": totals(optimizer), "env": {"git_commit": "abc", "git_dirty": False, "versions": {}, "hardware": "cpu"},
+        "error": "diverged: loss is NaN" if status == "failed" else None,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in curve(final, optimizer)))
+    return run_dir
+
+
+def write_tree(root: Path) -> Path:
+    for task, cells, grid in (("digits-mlp", DIGITS, DIGITS_GRID), ("cifar10-cnn", CIFAR, CIFAR_GRID)):
+        for (optimizer, baseline, lr), finals in cells.items():
+            for seed, final in zip(SEEDS, finals):
+                if (baseline, seed) != ("tuned", 0):  # seed 0 of the tuned cell is the grid's run
+                    write_run(root, task, optimizer, baseline, lr, seed, final)
+        for lr, val_loss, test_loss in grid:
+            final = cells[("adam", "tuned", 1e-3)][0] if lr == 1e-3 else 0.5
+            write_run(root, task, "adam", "tuned", lr, 0, final, val_loss, test_loss)
+    write_run(root, "cifar10-cnn", "salsa_sgd", "none", None, 2, 0.2, status="failed")
+    # a third task without SGD runs: left out of the log average and the average rank
+    for seed in SEEDS:
+        write_run(root, "tiny-cnn", "adam", "paper", 1e-3, seed, 1.0)
+        write_run(root, "tiny-cnn", "salsa_adam", "none", None, seed, 0.5)
+    write_run(root, "tiny-cnn", "salsa_sgd", "none", None, 0, 0.7, status="running")
+    return root
