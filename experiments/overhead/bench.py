@@ -120,7 +120,7 @@ def git_commit():
         return "unknown"
 
 
-def report(results, args, seconds):
+def report(results, args, repeats_done, seconds):
     lines = [
         "# Optimizer overhead: step time and peak memory",
         "",
@@ -128,7 +128,7 @@ def report(results, args, seconds):
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; git {git_commit()}; torch {torch.__version__}; "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s); {seconds:.0f} s in all.  ",
         f"{args.steps} steps per run, batch {BATCH}, sklearn digits; step time = mean over steps "
-        f"{args.steps // 2}-{args.steps}, median of {args.repeats} interleaved repeats; peak memory = max live "
+        f"{args.steps // 2}-{args.steps}, median of {repeats_done} interleaved repeat(s) (of {args.repeats} asked for); peak memory = max live "
         "tensor bytes in the profiler's memory timeline over 12 steady-state steps.",
         "",
         "| model | optimizer | step time (ms) | x Adam | x release | forwards/step | backwards/step | peak MiB | (peak - Adam peak) / param bytes |",
@@ -185,15 +185,19 @@ def main():
                 for name, stepper in steppers.items():
                     raw[model_name][name].append(run(model_name, stepper, x_all, y_all, order, args.steps))
                     print(f"repeat {repeat} {model_name} {name}: {raw[model_name][name][-1]}", flush=True)
+            write(raw, args, repeat + 1, time.time() - started)  # each finished repeat, in case of a stop
+    print(args.out.read_text())
+
+
+def write(raw, args, repeats_done, seconds):
     results = {
         m: {n: {**runs[0], "step_time_s": statistics.median(r["step_time_s"] for r in runs),
                 "step_times_s": [r["step_time_s"] for r in runs]} for n, runs in rows.items()}
         for m, rows in raw.items()
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(results, args, time.time() - started))
+    args.out.write_text(report(results, args, repeats_done, seconds))
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
-    print(args.out.read_text())
 
 
 if __name__ == "__main__":

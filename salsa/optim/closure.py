@@ -10,6 +10,7 @@ the ranks, so all replicas take the same decisions.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Callable, Iterable
 
 import torch
@@ -161,12 +162,12 @@ def finite_loss_and_grad_sq(
     loss = _at_least_float32(loss.reshape(()))
     grad_sq = torch.stack(norms).to(loss.dtype).square().sum() if norms else loss.new_zeros(())
     loss_value, grad_sq_value = global_mean(torch.stack([loss, grad_sq])).tolist()
-    if torch.isfinite(torch.tensor([loss_value, grad_sq_value])).all():
+    if math.isfinite(loss_value) and math.isfinite(grad_sq_value):
         return loss_value, grad_sq_value
     bad = [i for i, n in enumerate(norms) if not torch.isfinite(n)]
     where = (
         f"the loss is {loss_value}"
-        if not torch.isfinite(torch.tensor(loss_value))
+        if not math.isfinite(loss_value)
         else f"the gradients of {len(bad)} parameter tensor(s) are not finite "
         f"(indices {bad[:5]}, shapes {[tuple(params[i].shape) for i in bad[:5]]})"
     )
