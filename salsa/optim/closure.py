@@ -118,6 +118,17 @@ class BufferGuard:
                     buffer.copy_(value)
 
 
+def backward_once(closure: Closure | None, zero_grad: Callable[[], None], name: str) -> torch.Tensor:
+    """zero_grad, loss = closure(), loss.backward(); returns the detached loss."""
+    if closure is None:
+        raise _closure_required(name)
+    zero_grad()
+    with torch.enable_grad():
+        loss = _checked_loss(closure(), name)
+    loss.backward()
+    return loss.detach()
+
+
 class ClosureEvaluator:
     """Evaluates a closure once with backward, then at trial points with the same randomness."""
 
@@ -127,15 +138,11 @@ class ClosureEvaluator:
         self._rng_before = self._rng_after = None
 
     def with_grad(self, closure: Closure | None, zero_grad: Callable[[], None]) -> torch.Tensor:
-        if closure is None:
-            raise _closure_required(self.name)
         self._rng_before = rng_state()
-        zero_grad()
-        with self.guard.discover(), torch.enable_grad():
-            loss = _checked_loss(closure(), self.name)
-        loss.backward()
+        with self.guard.discover():
+            loss = backward_once(closure, zero_grad, self.name)
         self._rng_after = rng_state()
-        return loss.detach()
+        return loss
 
     @contextlib.contextmanager
     def trials(self):
@@ -187,7 +194,7 @@ class ClosureOptimizer:
 
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer = optimizer
-        self._evaluator = ClosureEvaluator(type(optimizer).__name__, model=None)
+        self._name = type(optimizer).__name__
         self._totals = {"steps": 0, "forwards": 0, "backwards": 0, "line_searches": 0, "backtracks": 0}
         self._last: dict = {}
 
@@ -204,8 +211,8 @@ class ClosureOptimizer:
 
     def step(self, closure: Closure | None = None) -> torch.Tensor:
         step = self._totals["steps"] + 1
-        loss = self._evaluator.with_grad(closure, lambda: self.optimizer.zero_grad(set_to_none=True))
-        loss_value, _ = finite_loss_and_grad_sq(loss, self._params(), step, self._evaluator.name)
+        loss = backward_once(closure, lambda: self.optimizer.zero_grad(set_to_none=True), self._name)
+        loss_value, _ = finite_loss_and_grad_sq(loss, self._params(), step, self._name)
         self.optimizer.step()
         self._totals.update(steps=step, forwards=self._totals["forwards"] + 1, backwards=self._totals["backwards"] + 1)
         self._last = dict(step=step, loss=loss_value, step_size=self.step_size, line_search=False,

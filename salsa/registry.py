@@ -1,0 +1,34 @@
+"""Name -> builder tables. Each config option in conf/<group>/<name>.yaml has exactly one entry here."""
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UserError(Exception):
+    """Bad input from the user (config, data, paths): run.py prints the message, no traceback, and exits 2."""
+
+
+class Registry(Generic[T]):
+    def __init__(self, group: str):
+        self.group = group
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, entry: T | None = None):
+        """`REG.register("x", obj)` or `@REG.register("x")` over a function."""
+        def add(value: T) -> T:
+            if name in self._entries:
+                raise KeyError(f"{self.group} {name!r} is registered twice")
+            self._entries[name] = value
+            return value
+        return add if entry is None else add(entry)
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self._entries:
+            raise KeyError(f"unknown {self.group} {name!r}; known: {', '.join(sorted(self._entries))}")
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+

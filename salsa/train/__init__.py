@@ -1,0 +1,1 @@
+"""The harness: the loop, evaluation, checkpoints, the run directory and its mirrors."""

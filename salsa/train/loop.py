@@ -1,0 +1,116 @@
+"""The training loop: real shuffled epochs, one closure for every optimizer, full-split evaluation."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from salsa.data import to_device
+
+
+@dataclass
+class Progress:
+    """Everything the loop needs to continue where it stopped (saved in every checkpoint)."""
+    epoch: int = 0
+    batch: int = 0                                # batches of `epoch` already trained on
+    step: int = 0
+    loss_sum: float = 0.0                         # sum of the per-step mini-batch losses
+    wall_time_s: float = 0.0
+    evals: list = field(default_factory=list)     # {"step", "epoch", "split", "loss", "acc"}
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for classification (B, C) and next-token prediction (B, T, V) alike."""
+    return F.cross_entropy(logits.flatten(0, -2).float(), y.flatten(), reduction=reduction)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def evaluate(model, split, batch_size: int, device, autocast) -> tuple[float, float]:
+    """Mean log loss and accuracy over the WHOLE split."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    count = 0
+    for x, y in split.batches(batch_size):
+        x, y = to_device(x, device), to_device(y, device)
+        with autocast():
+            logits = model(x)
+        loss += loss_fn(logits, y, reduction="sum").double()
+        correct += (logits.argmax(-1) == y).sum()
+        count += y.numel()
+    model.train(was_training)
+    return loss.item() / count, correct.item() / count
+
+
+def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress, record, checkpoint):
+    """Trains until tcfg.epochs (or tcfg.max_steps); `record(dict)` writes metrics, `checkpoint()` saves."""
+    bf16 = tcfg.precision == "bf16"
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()  # noqa: E731
+    per_epoch = data.train.num_batches(tcfg.batch_size)
+    total = min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch)
+    splits = {"val": data.val, "test": data.test}
+    bar = tqdm(total=total, initial=progress.step, disable=not sys.stderr.isatty(), unit="step")
+
+    def evaluate_all():
+        for name, split in splits.items():
+            if split is not None:
+                loss, acc = evaluate(model, split, tcfg.eval_batch_size, device, autocast)
+                progress.evals.append(dict(step=progress.step, epoch=progress.epoch, split=name, loss=loss, acc=acc))
+                record({"kind": "eval", **progress.evals[-1]})
+
+    model.train()
+    while progress.step < total:
+        started = time.perf_counter()
+        for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch):
+            x, y = to_device(x, device), to_device(y, device)
+
+            def closure():
+                with autocast():
+                    return loss_fn(model(x), y)
+
+            t0 = time.perf_counter()
+            opt.step(closure)
+            synchronize(device)
+            step_time = time.perf_counter() - t0
+            if schedule is not None:
+                schedule.step()
+            stats = opt.last_step_stats()
+            progress.step, progress.batch, progress.loss_sum = progress.step + 1, progress.batch + 1, progress.loss_sum + stats["loss"]
+            if not bar.disable:
+                bar.update()
+                bar.set_postfix(loss=f"{stats['loss']:.4f}", step_size=f"{stats['step_size']:.3g}", refresh=False)
+            if progress.step % tcfg.log_every == 0:
+                record({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
+                        **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
+                        "step_time_s": step_time, "samples_per_s": len(y) / step_time})
+            if progress.step == total:
+                break
+            if tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0:
+                progress.wall_time_s += time.perf_counter() - started
+                started = time.perf_counter()
+                checkpoint()
+        if progress.batch == per_epoch:
+            progress.epoch, progress.batch = progress.epoch + 1, 0
+            evaluate_all()
+        progress.wall_time_s += time.perf_counter() - started
+        checkpoint()
+    bar.close()
+    if not progress.evals or progress.evals[-1]["step"] != progress.step:
+        evaluate_all()
+    final_train_loss, _ = evaluate(model, data.train, tcfg.eval_batch_size, device, autocast)
+    record({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
+    return final_train_loss

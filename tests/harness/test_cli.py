@@ -1,0 +1,68 @@
+"""run.py as a user runs it (subprocesses): the default run, idempotence, --multirun and the clear errors."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO
+
+
+def run_py(*args, cwd=REPO, timeout=120):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def summaries(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*/summary.json"))]
+
+
+def test_default_run_is_fast_prints_summary_and_is_idempotent(tmp_path):
+    start = time.perf_counter()
+    first = run_py(f"paths.root={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    assert time.perf_counter() - start < 60
+    [summary] = summaries(tmp_path)
+    assert (summary["status"], summary["task"], summary["optimizer"]) == ("finished", "digits-mlp", "salsa_adam")
+    run_dir = tmp_path / "runs" / summary["run_id"]
+    assert str(run_dir) in first.stdout and "final train loss" in first.stdout
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    second = run_py(f"paths.root={tmp_path}")
+    assert second.returncode == 0 and "nothing to do" in second.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+
+
+def test_multirun_sweeps_seeds_into_separate_run_dirs(tmp_path):
+    out = run_py("--multirun", "seed=0,1", "trainer.epochs=1", f"paths.root={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    assert sorted(s["seed"] for s in summaries(tmp_path)) == [0, 1]
+    assert len(list((tmp_path / "hydra").glob("multirun_*/[01]/.hydra/config.yaml"))) == 2
+
+
+def test_unknown_option_lists_the_choices(tmp_path):
+    out = run_py("optimizer=adamm", f"paths.root={tmp_path}")
+    assert out.returncode != 0 and "Could not find 'optimizer/adamm'" in out.stderr
+    assert "salsa_adam" in out.stderr and "sls_sgd" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_invalid_pair_missing_data_and_unwritable_dir_are_clear_errors(tmp_path):
+    pair = run_py("model=bert", f"paths.root={tmp_path}")
+    assert pair.returncode == 2 and "model=bert cannot train on dataset=digits" in pair.stderr
+    missing = run_py("dataset=cifar10", "model=resnet18", f"paths.data={tmp_path / 'nothing'}", f"paths.root={tmp_path}")
+    assert missing.returncode == 2 and "download=true" in missing.stderr and "Traceback" not in missing.stderr
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    unwritable = run_py(f"paths.root={tmp_path}", f"paths.runs={blocker}/runs")
+    assert unwritable.returncode == 2 and "cannot write the run directory" in unwritable.stderr
+    assert "paths.root=" in unwritable.stderr and "Traceback" not in unwritable.stderr
+    assert blocker.read_text() == "keep me"
+
+
+def test_nan_loss_marks_the_run_failed(tmp_path):
+    out = run_py("optimizer=sgd", "optimizer.lr=1e30", f"paths.root={tmp_path}")
+    assert out.returncode == 2 and "failed" in out.stderr and "loss is nan" in out.stderr, out.stderr
+    [summary] = summaries(tmp_path)
+    assert summary["status"] == "failed" and summary["error"] and summary["metrics"]["final_train_loss"] is None

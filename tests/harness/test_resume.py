@@ -1,0 +1,65 @@
+"""A run killed with SIGKILL and started again ends bit-identical to an uninterrupted run (CPU)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import REPO
+
+TIMING = ("step_time_s", "samples_per_s")
+CASES = {  # dropout exercises the restored RNG, BatchNorm the restored buffers; both with SaLSa's full state
+    "mlp-dropout": ["model=mlp", "model.dropout=0.3", "trainer.epochs=8", "trainer.log_every=5"],
+    "cnn-batchnorm": ["model=cnn", "model.width=8", "trainer.epochs=3", "trainer.log_every=5"],
+}
+
+
+def start(root, args):
+    cmd = [sys.executable, str(REPO / "run.py"), "dataset=mnist5k", "optimizer=salsa_adam", "trainer.checkpoint_every=20",
+           "trainer.device=cpu", f"paths.root={root}", *args]
+    return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def records(run_dir):
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in lines]
+
+
+def only_run_dir(root):
+    [run_dir] = list((root / "runs").iterdir())
+    return run_dir
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_kill_9_then_resume_is_bit_identical(tmp_path, case):
+    reference = start(tmp_path / "ref", CASES[case])
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+
+    victim = start(tmp_path / "killed", CASES[case])
+    metrics = tmp_path / "killed" / "runs" / only_run_dir(tmp_path / "ref").name / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until it is past a mid-epoch checkpoint, then kill it hard
+        if metrics.exists() and metrics.read_text().count('"kind": "step"') >= 12:
+            break
+        time.sleep(0.01)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    run_dir = only_run_dir(tmp_path / "killed")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "running"
+    killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["progress"]["step"]
+
+    resumed = start(tmp_path / "killed", CASES[case])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    ref_dir = only_run_dir(tmp_path / "ref")
+    assert ref_dir.name == run_dir.name
+    ref, got = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, run_dir))
+    assert got["status"] == "finished" and got["metrics"] == ref["metrics"]
+    assert 0 < killed_at < got["totals"]["steps"]
+    assert {k: v for k, v in got["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")} == \
+           {k: v for k, v in ref["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")}
+    assert records(run_dir) == records(ref_dir)
+    ref_state, got_state = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (ref_dir, run_dir))
+    assert all(torch.equal(ref_state["model"][k], got_state["model"][k]) for k in ref_state["model"])
