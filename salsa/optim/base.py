@@ -67,46 +67,50 @@ class LineSearchOptimizer(torch.optim.Optimizer):
         self.preconditioner.update_moments(states, params)
         return loss, loss_value, grad_sq, [g for g, _ in indexed], params, states
 
-    def _decay(self, group_of: list[int], params: list[torch.Tensor], source: list[torch.Tensor], eta: float) -> None:
-        """Decoupled weight decay as in AdamW, with eta in place of the learning rate: p -= eta * wd * source."""
+    def _decay(self, group_of: list[int], params: list[torch.Tensor], eta: float, d=None, at: float = 0.0) -> None:
+        """Decoupled weight decay as in AdamW, with eta in place of the learning rate: p -= eta * wd * w_k.
+
+        After a search the parameters stand at w_k - at * d, so w_k = p + at * d.
+        """
         for index, group in enumerate(self.param_groups):
-            if group["weight_decay"]:
+            wd = group["weight_decay"]
+            if wd:
                 chosen = [i for i, g in enumerate(group_of) if g == index]
-                torch._foreach_add_(
-                    [params[i] for i in chosen], [source[i] for i in chosen], alpha=-eta * group["weight_decay"]
-                )
+                torch._foreach_mul_([params[i] for i in chosen], 1.0 - eta * wd)
+                if d is not None and at:
+                    torch._foreach_add_([params[i] for i in chosen], [d[i] for i in chosen], alpha=-eta * wd * at)
 
     def _backtrack(
         self,
         closure: Closure,
         params: list[torch.Tensor],
-        w0: list[torch.Tensor],
         d: list[torch.Tensor],
         loss_value: float,
         eta: float,
         accepts: Callable[[float, float], bool],
         max_backtracks: int,
         factor: float,
-    ) -> tuple[float, float, bool, int]:
-        """Try w0 - eta d, then eta *= factor until accepts(loss decrease, eta).
+    ) -> tuple[float, float, bool, int, float]:
+        """Try w_k - eta d, then eta *= factor until accepts(loss decrease, eta).
 
-        Returns (eta, decrease, accepted, trials). A non-finite trial loss counts as a failure.
-        After max_backtracks failures the parameters stand at the last trial point and eta has
-        been reduced once more, as in the authors' release.
+        The parameters move from trial to trial by (eta_prev - eta) d instead of being copied back
+        from a saved w_k: no parameter-sized copy, at the price of a rounding error of a few ulps.
+        Returns (eta, decrease, accepted, trials, at), where the parameters stand at w_k - at * d.
+        A non-finite trial loss counts as a failure. After max_backtracks failures the parameters
+        stand at the last trial point and eta has been reduced once more, as in the authors' release.
         """
-        decrease = float("nan")
+        decrease, at = float("nan"), 0.0
         with self._evaluator.trials():
             for trial in range(1, max_backtracks + 1):
-                if trial > 1:
-                    torch._foreach_copy_(params, w0)
-                torch._foreach_add_(params, d, alpha=-eta)
+                torch._foreach_add_(params, d, alpha=at - eta)
+                at = eta
                 decrease = loss_value - self._evaluator.trial(closure)
                 if accepts(decrease, eta):
                     self._count_trials(trial)
-                    return eta, decrease, True, trial
+                    return eta, decrease, True, trial, at
                 eta *= factor
         self._count_trials(max_backtracks)
-        return eta, decrease, False, max_backtracks
+        return eta, decrease, False, max_backtracks, at
 
     def _count_trials(self, trials: int) -> None:
         counters = self.line_search_state

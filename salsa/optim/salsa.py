@@ -88,7 +88,7 @@ class SaLSa(LineSearchOptimizer):
         st["since_search"] += 1
         eta = st["step_size"] * self.growth
         if self.adaptive_frequency and k >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval:
-            self._decay(group_of, params, params, eta)
+            self._decay(group_of, params, eta)
             self.preconditioner.momentum_step(states, params, k, eta)
             self._record(loss_value, False, 0, True, h=st["h"], s=st["s"], interval=interval)
             return loss
@@ -96,20 +96,19 @@ class SaLSa(LineSearchOptimizer):
         st["since_search"] = 0
         d, norm_p = self.preconditioner.direction(states, params, k, grad_sq)
         st["s"] = ema(st["s"], norm_p.item(), self.beta3)
-        w0 = [p.detach().clone() for p in params]
-        trials, accepted = 0, True
+        trials, accepted, at = 0, True, 0.0
         if loss_value != 0.0 and st["s"] >= TINY:
-            eta, trials, accepted = self._search(closure, params, w0, d, loss_value, eta)
+            eta, trials, accepted, at = self._search(closure, params, d, loss_value, eta)
         else:
             eta = self._unchecked_step(states, params, k, eta)
-        self._decay(group_of, params, w0, eta)
+        self._decay(group_of, params, eta, d, at)
         st["step_size"] = eta
         st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
         st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
         self._record(loss_value, trials > 0, trials, accepted, h=st["h"], s=st["s"], interval=interval)
         return loss
 
-    def _search(self, closure, params, w0, d, loss_value, eta):
+    def _search(self, closure, params, d, loss_value, eta):
         st = self.line_search_state
 
         def accepts(decrease: float, eta: float) -> bool:
@@ -117,14 +116,15 @@ class SaLSa(LineSearchOptimizer):
                 return True  # the release accepts a zero decrease outright, leaving h as it was
             return armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c)
 
-        eta, decrease, accepted, trials = self._backtrack(
-            closure, params, w0, d, loss_value, eta, accepts, self.max_backtracks, self.backtrack
+        eta, decrease, accepted, trials, at = self._backtrack(
+            closure, params, d, loss_value, eta, accepts, self.max_backtracks, self.backtrack
         )
         if accepted and not (self.reference_compat and decrease == 0.0):
             st["h"] = ema(st["h"], decrease, self.beta3)
         if not accepted and not self.reference_compat:
-            torch._foreach_copy_(params, w0)  # no step rather than the release's last (tiny) trial
-        return eta, trials, accepted
+            torch._foreach_add_(params, d, alpha=at)  # back to w_k: no step rather than the release's tiny last trial
+            at = 0.0
+        return eta, trials, accepted, at
 
     def _unchecked_step(self, states, params, k, eta) -> float:
         """Loss exactly 0 or s below TINY: nothing to search on; a momentum step, no Armijo check.

@@ -69,19 +69,19 @@ class SLS(LineSearchOptimizer):
 
         d, norm_p = self.preconditioner.direction(states, params, k, grad_sq)
         s = norm_p.item()
-        w0 = [p.detach().clone() for p in params]
-        eta, _, accepted, trials = self._backtrack(
-            closure, params, w0, d, loss_value, eta,
+        eta, _, accepted, trials, at = self._backtrack(
+            closure, params, d, loss_value, eta,
             lambda decrease, eta: armijo_holds(decrease, eta, s, self.c),
             self.max_backtracks, self.beta_b,
         )
         if not accepted:
-            torch._foreach_copy_(params, w0)
-            torch._foreach_add_(params, d, alpha=-FALLBACK_STEP)
+            torch._foreach_add_(params, d, alpha=at - FALLBACK_STEP)
+            at = FALLBACK_STEP
         elif self.momentum_after_search:
-            torch._foreach_copy_(params, w0)
+            torch._foreach_add_(params, d, alpha=at)  # back to w_k, then along the momentum direction
             self.preconditioner.momentum_step(states, params, k, eta)
-        self._decay(group_of, params, w0, eta)
+            at = 0.0
+        self._decay(group_of, params, eta, d, at)
         st["step_size"] = eta
         self._record(loss_value, True, trials, accepted, h=None, s=s)
         return loss
