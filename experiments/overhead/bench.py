@@ -3,7 +3,8 @@
 Models on sklearn's digits (real data): an MLP, a small CNN (digits as 1x8x8 images) and a 4-layer
 transformer encoder (the 8 rows of a digit as 8 tokens). Each optimizer trains each model for
 --steps steps on the same batches; the step time is the mean over the second half of the run
-(steps 1500-3000 by default), the median over --repeats interleaved repeats. Peak memory comes
+(steps 1500-3000 by default), the median over --repeats repeats. The optimizers train in lockstep, step i
+of each before step i + 1 of any, so that a shared machine's load falls on all of them alike. Peak memory comes
 from the PyTorch profiler's memory timeline over 12 steady-state steps (at least one search).
 
     python -m experiments.overhead.bench            # writes results/overhead.md and .json
@@ -78,27 +79,35 @@ def make_steppers(release):
     }
 
 
-def run(model_name, stepper, x_all, y_all, order, steps):
-    torch.manual_seed(0)
-    model = MODELS[model_name]()
-    build, step, counts = stepper
-    opt = build(model)
-    half = steps // 2
-    times = []
+def run(model_name, steppers, x_all, y_all, order, steps):
+    """Trains one model per optimizer in lockstep: step i of every optimizer, in rotating order, before step
+    i + 1 of any, so that the load of a shared machine falls on all of them alike."""
+    runs = {}
+    for name, (build, step, counts) in steppers.items():
+        torch.manual_seed(0)
+        model = MODELS[model_name]()
+        runs[name] = dict(model=model, opt=build(model), step=step, counts=counts, times=[])
+    names, half = list(runs), steps // 2
     for i in range(steps):
         index = order[i % len(order)]
         x, y = x_all[index], y_all[index]
-        if i == half:
-            start_counts = counts(opt)
-        t0 = time.perf_counter()
-        step(opt, lambda: nn.functional.cross_entropy(model(x), y))
-        times.append(time.perf_counter() - t0)
-    fwd, bwd = (b - a for a, b in zip(start_counts, counts(opt)))
-    window = steps - half
-    peak = peak_memory(model, opt, step, x_all, y_all, order)
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return dict(step_time_s=statistics.fmean(times[half:]), forwards_per_step=fwd / window,
-                backwards_per_step=bwd / window, peak_bytes=peak, param_bytes=params)
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            r = runs[name]
+            if i == half:
+                r["start_counts"] = r["counts"](r["opt"])
+            t0 = time.perf_counter()
+            r["step"](r["opt"], lambda: nn.functional.cross_entropy(r["model"](x), y))
+            r["times"].append(time.perf_counter() - t0)
+    results = {}
+    for name, r in runs.items():
+        fwd, bwd = (b - a for a, b in zip(r["start_counts"], r["counts"](r["opt"])))
+        window = steps - half
+        results[name] = dict(
+            step_time_s=statistics.fmean(r["times"][half:]), forwards_per_step=fwd / window,
+            backwards_per_step=bwd / window, peak_bytes=peak_memory(r["model"], r["opt"], r["step"], x_all, y_all, order),
+            param_bytes=sum(p.numel() * p.element_size() for p in r["model"].parameters()),
+        )
+    return results
 
 
 def peak_memory(model, opt, step, x_all, y_all, order, steps=12):
@@ -127,8 +136,8 @@ def report(results, args, repeats_done, seconds):
         f"Command: `{' '.join(['python -m experiments.overhead.bench'] + sys.argv[1:])}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; git {git_commit()}; torch {torch.__version__}; "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s); {seconds:.0f} s in all.  ",
-        f"{args.steps} steps per run, batch {BATCH}, sklearn digits; step time = mean over steps "
-        f"{args.steps // 2}-{args.steps}, median of {repeats_done} interleaved repeat(s) (of {args.repeats} asked for); peak memory = max live "
+        f"{args.steps} steps per run, batch {BATCH}, sklearn digits; the optimizers train in lockstep (step i of each, in rotating order, before step i + 1 of any); step time = "
+        f"mean over steps {args.steps // 2}-{args.steps}, median of {repeats_done} repeat(s) (of {args.repeats} asked for); peak memory = max live "
         "tensor bytes in the profiler's memory timeline over 12 steady-state steps.",
         "",
         "| model | optimizer | step time (ms) | x Adam | x release | forwards/step | backwards/step | peak MiB | (peak - Adam peak) / param bytes |",
@@ -182,9 +191,9 @@ def main():
         raw = {m: {n: [] for n in steppers} for m in args.models}
         for repeat in range(args.repeats):
             for model_name in args.models:
-                for name, stepper in steppers.items():
-                    raw[model_name][name].append(run(model_name, stepper, x_all, y_all, order, args.steps))
-                    print(f"repeat {repeat} {model_name} {name}: {raw[model_name][name][-1]}", flush=True)
+                for name, result in run(model_name, steppers, x_all, y_all, order, args.steps).items():
+                    raw[model_name][name].append(result)
+                    print(f"repeat {repeat} {model_name} {name}: {result}", flush=True)
             write(raw, args, repeat + 1, time.time() - started)  # each finished repeat, in case of a stop
     print(args.out.read_text())
 
