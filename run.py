@@ -1,4 +1,6 @@
-"""Entry point: `python run.py [group=option ...] [key=value ...] [--multirun]`. See conf/config.yaml."""
+"""Entry point: `python run.py [group=option ...] [key=value ...] [--multirun]`. See conf/config.yaml.
+Multi-GPU: `torchrun --nproc_per_node=N run.py ...` (docs/cluster.md); rank 0 writes and prints."""
+import os
 import sys
 
 import hydra
@@ -14,8 +16,11 @@ def main(cfg: DictConfig) -> None:
     try:
         summary, run_dir, trained = run(cfg)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        print(f"error{where}: {e}", file=sys.stderr)
         sys.exit(2)
+    if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prints the summary
+        return
     m, t = summary["metrics"], summary["totals"]
     print(f"{summary['task']} / {summary['optimizer']} / seed {summary['seed']}: {summary['status']}"
           f"{'' if trained else ' earlier (same config and seed: nothing to do)'} "
@@ -27,4 +32,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: Hydra's output directory and log on rank 0 only
+        from salsa.train.distributed import quiet_hydra_overrides
+        sys.argv += quiet_hydra_overrides()
     main()

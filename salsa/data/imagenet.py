@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from salsa.data.registry import DATASETS
-from salsa.data.splits import Data, mix
+from salsa.data.splits import Data, mix, rank_share
 from salsa.registry import UserError
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -52,10 +52,15 @@ class FolderSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
-    def batches(self, batch_size: int, *, train: bool = False, seed: int = 0, epoch: int = 0, start: int = 0):
+    def batches(self, batch_size: int, *, train: bool = False, seed: int = 0, epoch: int = 0, start: int = 0,
+                rank: int = 0, world_size: int = 1):
+        """As TensorSplit.batches, rank `rank`'s share of each global batch under world_size > 1 (each sample's
+        augmentation is keyed by its position in the epoch, so a rank draws exactly what a single process would)."""
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(mix(seed, epoch))) if train else torch.arange(len(self))
         keys = [(int(self.indices[i]), mix(seed, epoch, int(i)) if train else None) for i in order[start * batch_size:]]
-        yield from torch.utils.data.DataLoader(self.dataset, batch_size=batch_size, sampler=keys, num_workers=self.num_workers,
+        shares = [batch[rank_share(len(batch), rank, world_size)] for batch in
+                  (keys[b:b + batch_size] for b in range(0, len(keys), batch_size))]
+        yield from torch.utils.data.DataLoader(self.dataset, batch_sampler=[s for s in shares if s], num_workers=self.num_workers,
                                                pin_memory=torch.cuda.is_available(), persistent_workers=False)
 
 

@@ -17,6 +17,11 @@ def mix(*values: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def rank_share(n: int, rank: int, world_size: int) -> slice:
+    """The contiguous, balanced part of n items that rank `rank` of `world_size` takes (sizes differ by at most 1)."""
+    return slice(n * rank // world_size, n * (rank + 1) // world_size)
+
+
 def to_device(x, device):
     if isinstance(x, dict):
         return {k: v.to(device, non_blocking=True) for k, v in x.items()}
@@ -53,15 +58,25 @@ class TensorSplit:
         return -(-len(self) // batch_size)
 
     def batches(self, batch_size: int, *, train: bool = False, seed: int = 0, epoch: int = 0,
-                start: int = 0) -> Iterator[Batch]:
-        """Training batches are a fresh permutation per epoch, with augmentation; others in order."""
+                start: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
+        """Training batches are a fresh permutation per epoch, with augmentation; others in order.
+
+        With world_size > 1, batch_size is the global batch and this yields rank `rank`'s share of each
+        (`rank_share`; a rank whose share is empty skips that batch). Augmentation runs on the whole global
+        batch on every rank, so the examples, their crops and flips are those of a single process."""
         n = len(self)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(mix(seed, epoch))) if train else torch.arange(n)
         device = self.y.device
         for i in range(start, self.num_batches(batch_size)):
-            x, y = self.gather(order[i * batch_size:(i + 1) * batch_size].to(device))
-            if train and self.augment is not None:
-                x = self.augment(x, torch.Generator(device).manual_seed(mix(seed, epoch, i)))
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            share = rank_share(len(idx), rank, world_size)
+            if share.start == share.stop:
+                continue
+            augment = train and self.augment is not None
+            x, y = self.gather((idx if augment else idx[share]).to(device))
+            if augment:
+                x = _index(self.augment(x, torch.Generator(device).manual_seed(mix(seed, epoch, i))), share)
+                y = y[share]
             yield (self.transform(x) if self.transform else x), y
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from salsa.data import to_device
+from salsa.train.distributed import SINGLE, Ranks
 
 
 @dataclass
@@ -38,14 +39,17 @@ def synchronize(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, split, batch_size: int, device, autocast) -> tuple[float, float]:
-    """Mean log loss and accuracy over the WHOLE split."""
+def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SINGLE) -> tuple[float, float]:
+    """Mean log loss and accuracy over the WHOLE split (under torchrun each rank takes its share of every
+    batch of batch_size and the sums are all-reduced). `model` is the bare module, not the DDP wrapper (whose
+    forward synchronises buffers collectively), with rank 0's buffers."""
+    ranks.sync_buffers(model)
     was_training = model.training
     model.eval()
     loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     count = 0
-    for x, y in split.batches(batch_size):
+    for x, y in split.batches(batch_size, rank=ranks.rank, world_size=ranks.world_size):
         x, y = to_device(x, device), to_device(y, device)
         with autocast():
             logits = model(x)
@@ -53,34 +57,47 @@ def evaluate(model, split, batch_size: int, device, autocast) -> tuple[float, fl
         correct += (logits.argmax(-1) == y).sum()
         count += y.numel()
     model.train(was_training)
+    if ranks.active:
+        loss, correct, count = ranks.sum(torch.stack([loss, correct.double(), loss.new_tensor(count)])).tolist()
+        return loss / count, correct / count
     return loss.item() / count, correct.item() / count
 
 
-def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress, record, checkpoint):
-    """Trains until tcfg.epochs (or tcfg.max_steps); `record(dict)` writes metrics, `checkpoint()` saves."""
+def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress, record, checkpoint, ranks: Ranks = SINGLE,
+          eval_model=None):
+    """Trains until tcfg.epochs (or tcfg.max_steps); `record(dict)` writes metrics, `checkpoint()` saves.
+    Under torchrun `model` is the DDP module (`eval_model` the module inside), tcfg.batch_size the global batch
+    and each rank trains on its share."""
+    eval_model = model if eval_model is None else eval_model
     bf16 = tcfg.precision == "bf16"
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()  # noqa: E731
     per_epoch = data.train.num_batches(tcfg.batch_size)
     total = min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch)
     splits = {"val": data.val, "test": data.test}
-    bar = tqdm(total=total, initial=progress.step, disable=not sys.stderr.isatty(), unit="step")
+    bar = tqdm(total=total, initial=progress.step, disable=not (ranks.main and sys.stderr.isatty()), unit="step")
 
     def evaluate_all():
         for name, split in splits.items():
             if split is not None:
-                loss, acc = evaluate(model, split, tcfg.eval_batch_size, device, autocast)
+                loss, acc = evaluate(eval_model, split, tcfg.eval_batch_size, device, autocast, ranks)
                 progress.evals.append(dict(step=progress.step, epoch=progress.epoch, split=name, loss=loss, acc=acc))
                 record({"kind": "eval", **progress.evals[-1]})
 
     model.train()
     while progress.step < total:
         started = time.perf_counter()
-        for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch):
+        for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
+                                       rank=ranks.rank, world_size=ranks.world_size):
             x, y = to_device(x, device), to_device(y, device)
+            rows = min(tcfg.batch_size, len(data.train) - progress.batch * tcfg.batch_size)  # the global batch
+            # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
+            # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
+            weight = len(y) * ranks.world_size / rows
 
             def closure():
                 with autocast():
-                    return loss_fn(model(x), y)
+                    loss = loss_fn(model(x), y)
+                return loss if weight == 1 else loss * weight
 
             t0 = time.perf_counter()
             opt.step(closure)
@@ -96,7 +113,7 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
             if progress.step % tcfg.log_every == 0:
                 record({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
                         **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
-                        "step_time_s": step_time, "samples_per_s": len(y) / step_time})
+                        "step_time_s": step_time, "samples_per_s": rows / step_time})
             if progress.step == total:
                 break
             if tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0:
@@ -111,6 +128,6 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
     bar.close()
     if not progress.evals or progress.evals[-1]["step"] != progress.step:
         evaluate_all()
-    final_train_loss, _ = evaluate(model, data.train, tcfg.eval_batch_size, device, autocast)
+    final_train_loss, _ = evaluate(eval_model, data.train, tcfg.eval_batch_size, device, autocast, ranks)
     record({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
     return final_train_loss

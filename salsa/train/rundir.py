@@ -89,5 +89,7 @@ def environment(device: torch.device) -> dict:
     if device.type == "cuda":
         hardware += f"; gpu: {torch.cuda.get_device_name(device)}"
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status),
+    # in the container (no .git) the commit comes from the image: docker build --build-arg GIT_COMMIT=...
+    commit = _git("rev-parse", "HEAD") or os.environ.get("SALSA_GIT_COMMIT")
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status),
             "versions": versions, "hardware": hardware, "argv": sys.argv}

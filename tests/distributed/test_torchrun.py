@@ -1,0 +1,148 @@
+"""`torchrun --nproc_per_node=2 run.py` on the CPU (2 gloo processes, real subprocesses): the numbers of a single
+process with the same global batch, files written by rank 0 only, the finished-run skip on every rank, clear errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+# dropout-free, BatchNorm-free; digits has 1,257 training examples: the last batch of 41 is split 20/21
+COMMON = ("dataset=digits", "model=mlp", "model.dropout=0.0", "trainer.device=cpu", "trainer.epochs=2",
+          "trainer.batch_size=64", "trainer.eval_batch_size=256", "trainer.log_every=5")
+TIMING = ("step_time_s", "samples_per_s")
+RUN_FILES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt"}
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    return {**env, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def single(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run.py", f"paths.root={root}", *COMMON, *args], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def torchrun(root: Path, *args: str, nproc: int = 2) -> subprocess.CompletedProcess:
+    return subprocess.run([str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "run.py", f"paths.root={root}", *COMMON,
+                           *args], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=180)
+
+
+def kill_mid_run(root: Path, *args: str) -> int:
+    """Starts a torchrun job, SIGKILLs its workers and torchrun once it is past a mid-epoch checkpoint; returns
+    the step of the checkpoint it left."""
+    job = subprocess.Popen([str(TORCHRUN), "--standalone", "--nproc_per_node=2", "run.py", f"paths.root={root}", *COMMON, *args],
+                           cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        metrics = list((root / "runs").glob("*/metrics.jsonl")) if (root / "runs").exists() else []
+        if metrics and metrics[0].read_text().count('"kind": "step"') >= 12:
+            break
+        time.sleep(0.002)
+    workers = [int(pid) for task in Path(f"/proc/{job.pid}/task").iterdir() for pid in (task / "children").read_text().split()]
+    for pid in [*workers, job.pid]:  # torchrun starts its workers in their own sessions
+        os.kill(pid, signal.SIGKILL)
+    job.wait()
+    return torch.load(run_dir(root) / "checkpoint.pt", weights_only=True)["progress"]["step"]
+
+
+def run_dir(root: Path) -> Path:
+    [only] = list((root / "runs").iterdir())
+    return only
+
+
+def records(path: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def ours_in_traceback(stderr: str) -> bool:
+    """Whether a worker printed a traceback through the project's code (torchrun prints its own, that's fine)."""
+    return f'{REPO / "run.py"}", line' in stderr or f'{REPO / "salsa"}' in stderr
+
+
+def assert_close(got, want, rel=1e-5):
+    assert type(got) is type(want) or {type(got), type(want)} <= {int, float}, (got, want)
+    if isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for k in want:
+            assert_close(got[k], want[k], rel)
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert_close(a, b, rel)
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=rel, abs=1e-7)
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize("optimizer", ["salsa_adam", "adam"])
+def test_two_gloo_ranks_match_one_process_and_only_rank0_writes(tmp_path, optimizer):
+    # salsa_adam also checkpoints mid-epoch (every 5 steps) for the kill-and-resume part below
+    args = (f"optimizer={optimizer}", *(("trainer.checkpoint_every=5", "trainer.log_every=1") if optimizer == "salsa_adam" else ()))
+    one = single(tmp_path / "one", *args)
+    assert one.returncode == 0, one.stderr
+    two = torchrun(tmp_path / "two", *args)
+    assert two.returncode == 0, two.stderr + two.stdout
+    assert two.stdout.count("run directory:") == 1  # rank 0 prints
+
+    ref_dir, got_dir = run_dir(tmp_path / "one"), run_dir(tmp_path / "two")
+    assert got_dir.name == ref_dir.name  # the world size is not part of the run id
+    ref, got = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, got_dir))
+    assert (ref["world_size"], got["world_size"], got["status"]) == (1, 2, "finished")
+    assert_close(got["metrics"], ref["metrics"])
+    counts = lambda s: {k: v for k, v in s["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")}  # noqa: E731
+    assert counts(got) == counts(ref) and counts(got)["steps"] == 40
+    if optimizer == "salsa_adam":
+        assert got["totals"]["line_searches"] > 0
+    # the per-step losses (rank averages), the evaluations over the full splits and the final train loss
+    assert_close(records(got_dir), records(ref_dir))
+    ref_state, got_state = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (ref_dir, got_dir))
+    assert ref_state["model"].keys() == got_state["model"].keys()  # the bare module, not DDP's "module." names
+    for k, v in ref_state["model"].items():
+        torch.testing.assert_close(got_state["model"][k], v, rtol=1e-3, atol=2e-5)  # Adam amplifies tiny gradients
+    assert len(got_state["rng_ranks"]) == 2 and "rng_ranks" not in ref_state
+
+    # rank 0 wrote every file: one run directory with exactly its files, one Hydra output directory,
+    # no duplicated lines in metrics.jsonl (checked above against the single process's records)
+    written = files(tmp_path / "two")
+    assert {Path(p).name for p in written if p.startswith("runs/")} == RUN_FILES
+    assert len({Path(p).parts[1] for p in written if p.startswith("hydra/")}) == 1
+
+    if optimizer == "salsa_adam":  # a finished run is skipped on every rank, without touching a file
+        again = torchrun(tmp_path / "two", *args)
+        assert again.returncode == 0 and again.stdout.count("nothing to do") == 1, again.stderr
+        assert {p: t for p, t in files(tmp_path / "two").items() if p.startswith("runs/")} == \
+               {p: t for p, t in written.items() if p.startswith("runs/")}
+
+        # killed with SIGKILL past a mid-epoch checkpoint, started again: bit-identical to the uninterrupted job
+        killed_at = kill_mid_run(tmp_path / "killed", *args)
+        assert 0 < killed_at < 40 and json.loads((run_dir(tmp_path / "killed") / "summary.json").read_text())["status"] == "running"
+        resumed = torchrun(tmp_path / "killed", *args)
+        assert resumed.returncode == 0, resumed.stderr
+        killed = run_dir(tmp_path / "killed")
+        assert records(killed) == records(got_dir) and json.loads((killed / "summary.json").read_text())["metrics"] == got["metrics"]
+        assert torch.load(killed / "checkpoint.pt", weights_only=True)["model"]["1.weight"].equal(got_state["model"]["1.weight"])
+
+
+def test_clear_errors_under_torchrun(tmp_path):
+    odd = torchrun(tmp_path, "trainer.batch_size=63", "trainer.device=cuda")
+    assert odd.returncode != 0
+    # the device is checked first: this machine has no visible GPU
+    assert "trainer.device=cuda but no CUDA device is visible" in odd.stderr and "gloo" in odd.stderr, odd.stderr
+    assert not ours_in_traceback(odd.stderr)
+    odd = torchrun(tmp_path, "trainer.batch_size=63")
+    assert odd.returncode != 0 and "trainer.batch_size=63 is the global batch" in odd.stderr, odd.stderr
+    assert "choose a multiple of 2" in odd.stderr and "error (rank 1)" in odd.stderr and not ours_in_traceback(odd.stderr)
+    assert not (tmp_path / "runs").exists()
