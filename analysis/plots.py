@@ -76,7 +76,8 @@ def finish(fig, title: str, path: Path, provenance: str) -> list[Path]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     labels = ordered_columns(handles)
-    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(4, len(labels)), frameon=False)
+    if labels:  # no legend where no run had records to draw (e.g. fewer steps than trainer.log_every)
+        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(4, len(labels)), frameon=False)
     fig.suptitle(title)
     rows = math.ceil(len(labels) / 4)
     fig.tight_layout(rect=(0, 0.045 * rows + 0.02 * max(1, 4 - len(fig.axes)), 1, 1))

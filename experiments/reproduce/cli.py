@@ -1,0 +1,176 @@
+"""`python -m experiments.reproduce --tier paper|cpu [--dry-run]`: the grid's runs as Hydra multiruns of run.py.
+
+Stages: main (6 optimizers x 5 seeds per task), tune (the lr grid of Adam/SGD on one seed), selection (lowest
+val_loss_final, written to <out>/tuning_selection.json), tuned (the winner on every seed), then the analysis
+(`python -m analysis`) into <out>. Finished runs are never launched again; interrupted ones resume.
+Exit status: 0 all runs finished or diverged, 1 some failed (see the report), 2 a usage or grid error.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import jobs as J
+from . import launch, report, selection
+from .blocks import cartesian_blocks
+from .errors import SweepError
+from .failures import read_failures
+from .grid import REPO, load, load_file, tiers
+from .plan import Composer, plan
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
+    which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
+    p.add_argument("--dry-run", action="store_true", help="list every run, what is finished, the commands and the compute estimate; launch nothing")
+    p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm); default: the grid's")
+    p.add_argument("--jobs", type=int, help="parallel local jobs (hydra.launcher.n_jobs); default: the grid's")
+    p.add_argument("--root", type=Path, help="paths.root of the runs (default: the grid's)")
+    p.add_argument("--out", type=Path, help="where the selection, the report and the tables go (default: the grid's)")
+    p.add_argument("--no-analysis", action="store_true", help="stop after the runs (no tables and plots)")
+    return p.parse_args(argv)
+
+
+def stamp(argv) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"python -m experiments.reproduce {' '.join(argv)} ({when}, git {commit or 'unknown'})"
+
+
+def awaiting_selection(grid, records, tune_runs) -> list[tuple]:
+    """(task, optimizer, number of tuned runs, cost per run) for pairs whose winner is not known yet."""
+    left = []
+    for r in records:
+        if r["winner_lr"] is None:
+            costs = [t.cost_s for t in tune_runs if t.job.task == r["task"] and t.job.optimizer == r["optimizer"]]
+            n = len([s for s in grid.seeds if s != grid.tuning_seed])
+            left.append((r["task"], r["optimizer"], n, sum(costs) / len(costs)))
+    return left
+
+
+def display(args: list[str]) -> str:
+    """A launch command as a user would type it in the repository root."""
+    return " ".join(["python", *args[1:]]).replace(f"{REPO}/", "")
+
+
+class Sweep:
+    def __init__(self, grid, launcher: str, jobs):
+        self.grid, self.launcher, self.jobs, self.recorded, self.launched = grid, launcher, jobs, {}, 0
+
+    def commands(self, stage: str, runs) -> list[list[str]]:
+        todo = [r.job.args() for r in runs if r.status not in ("finished", "diverged")]
+        return [launch.command(block, self.grid, launch.sweep_dir(self.grid, stage, i), self.launcher, self.jobs)
+                for i, block in enumerate(cartesian_blocks(todo))]
+
+    def launch(self, stage: str, runs) -> None:
+        for args in self.commands(stage, runs):
+            print(f"\n== {stage}: {display(args)}", flush=True)
+            launch.run(args, self.grid)
+            self.launched += 1
+            self.recorded.update(read_failures(Path(next(a for a in args if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])))
+        for run in runs:
+            run.refresh()
+
+
+def dry_run(grid, stages, sweep, records, tune_runs) -> int:
+    for stage, runs in stages.items():
+        print(f"\n{stage}: {len(runs)} runs")
+        for run in runs:
+            print(report.run_line(run))
+    waiting = awaiting_selection(grid, records, tune_runs)
+    for task, optimizer, n, _ in waiting:
+        print(f"  [ pending] {task:<20} {optimizer:<10} lr=<grid winner> {n} seeds, once the grid has finished")
+    print("\nmultirun commands for what is not finished:")
+    for stage, runs in stages.items():
+        for args in sweep.commands(stage, runs):
+            print("  " + display(args))
+    if waiting:
+        print("  (then the tuned stage, with the lr the grid selects)")
+    print("\ntuning cost (the tuned baselines' grids; SaLSa runs once):")
+    print("\n".join(report.tuning_cost_lines(grid, tune_runs, stages["main"])))
+    print("\n" + "\n".join(report.estimate_lines(grid, stages, waiting)))
+    return 0
+
+
+def reproduce(argv) -> int:
+    args = parse(argv)
+    grid = load(args.tier) if args.tier else load_file(args.grid)
+    grid = dataclasses.replace(grid, **{k: v for k, v in (("root", args.root), ("out", args.out)) if v is not None})
+    launcher = args.launcher or grid.launcher
+    if not (REPO / "conf" / "hydra" / "launcher" / f"{launcher}.yaml").exists():
+        raise SweepError(f"unknown launcher '{launcher}': the options are conf/hydra/launcher/*.yaml (local, slurm)")
+    sweep = Sweep(grid, launcher, args.jobs if args.jobs is not None else grid.jobs)
+    started = time.perf_counter()
+    with Composer(grid.root.resolve()) as composer:
+        main_runs = plan(grid, J.main_jobs(grid), composer)
+        tune_runs = plan(grid, J.tune_jobs(grid), composer)
+        records = selection.select(grid, tune_runs)
+        tuned_runs = plan(grid, J.tuned_jobs(grid, selection.winners(records)), composer)
+        stages = {"main": main_runs, "tune": tune_runs, "tuned": tuned_runs}
+        if args.dry_run:
+            return dry_run(grid, stages, sweep, records, tune_runs)
+        print("\n".join(report.estimate_lines(grid, stages, awaiting_selection(grid, records, tune_runs))), flush=True)
+        sweep.launch("main", main_runs)
+        sweep.launch("tune", tune_runs)
+        records = selection.select(grid, tune_runs)
+        written = selection.write(records, grid.out, stamp(argv))
+        stages["tuned"] = tuned_runs = plan(grid, J.tuned_jobs(grid, selection.winners(records)), composer)
+        sweep.launch("tuned", tuned_runs)
+    everything = [r for runs in stages.values() for r in runs]
+    problems = report.failure_lines(everything, sweep.recorded)
+    failed = [r for r in everything if r.status not in ("finished", "diverged")]
+    unselected = [r for r in records if r["winner_lr"] is None]
+    analysis_status = 0 if args.no_analysis else analyse(grid)
+    wall = time.perf_counter() - started
+    text = summary_text(grid, stages, sweep, problems, records, unselected, wall, stamp(argv), written)
+    (grid.out / "reproduce_report.md").write_text(text, encoding="utf-8")
+    print("\n" + text)
+    return 1 if failed or unselected or analysis_status else 0
+
+
+def summary_text(grid, stages, sweep, problems, records, unselected, wall, source, written) -> str:
+    c = report.counts([r for runs in stages.values() for r in runs])
+    lines = [f"# Reproduce: tier {grid.tier}", "", f"Command: `{source}`  ", f"Wall time: {wall:.0f} s "
+             f"({sweep.launched} multirun launches)  ", f"Runs: {sum(c.values())} planned; finished {c['finished']}, "
+             f"diverged {c['diverged']}, not finished {c['running'] + c['missing']}  ",
+             f"Tuned-baseline selection: {', '.join(str(shown(p)) for p in written)}"]
+    edges = [r for r in records if r["winner_at_grid_edge"]]
+    if edges:
+        lines += ["", "Winner at an end of its lr grid (the best lr may lie outside; consider extending the grid): "
+                  + "; ".join(f"{r['task']}/{r['optimizer']} lr {r['winner_lr']:g}" for r in edges)]
+    if unselected:
+        lines += ["", "No lr selected for: " + "; ".join(f"{r['task']}/{r['optimizer']} ({r['not_selected_because']})" for r in unselected)]
+    lines += ["", "## Runs that did not finish", "", *(problems or ["  none"]), ""]
+    return "\n".join(lines)
+
+
+def shown(path: Path) -> Path:
+    """Paths inside the repository relative to it (the commands recorded in results/ stay portable)."""
+    path = path.resolve()
+    return path.relative_to(REPO) if REPO in path.parents else path
+
+
+def analyse(grid) -> int:
+    args = [sys.executable, "-m", "analysis", "--root", str(shown(grid.root.resolve() / "runs")), "--out", str(shown(grid.out))]
+    paper_csv = REPO / "results" / "paper_table_final_train_loss.csv"
+    if paper_csv.exists():
+        args += ["--paper-csv", str(shown(paper_csv))]
+    print(f"\n== analysis: {' '.join(args[1:])}", flush=True)
+    return subprocess.run(args, cwd=REPO).returncode
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return reproduce(argv)
+    except SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

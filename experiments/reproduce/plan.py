@@ -1,0 +1,114 @@
+"""Jobs -> planned runs: each composed with Hydra's compose API (the real conf/) to get the run id run.py will
+use (salsa.train.rundir.config_hash), its status from the run directory, and its step count and cost."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from salsa.train.rundir import config_hash
+
+from .errors import SweepError
+from .grid import CONF
+from .jobs import Job
+
+# Leaf values applied to a cached composition instead of composing again (composing takes ~0.2 s);
+# tests/experiments checks that this gives the hash a full composition gives.
+LEAVES = ("seed", "optimizer.lr", "optimizer.baseline", "paths.root")
+_COMPOSED: dict = {}                    # base overrides -> composed config, for the life of the process
+DONE = ("finished", "diverged")         # terminal: never launched again
+
+
+@dataclass
+class PlannedRun:
+    job: Job
+    run_id: str
+    run_dir: Path
+    steps: int
+    cost_s: float                       # estimated seconds of compute (the grid's unit)
+    status: str = "missing"             # missing | running (interrupted or crashed) | finished | diverged
+    error: str | None = None
+    summary: dict | None = None
+
+    def refresh(self) -> "PlannedRun":
+        path = self.run_dir / "summary.json"
+        try:
+            self.summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        except (OSError, json.JSONDecodeError):
+            self.summary = None
+        state = (self.summary or {}).get("status")
+        # run.py writes "failed" only when the loss or a gradient became NaN/Inf (NonFiniteError): the run
+        # diverged, a result that repeats identically, so it is terminal. Crashes leave "running".
+        self.status = {"finished": "finished", "failed": "diverged", "running": "running"}.get(state, "missing")
+        self.error = (self.summary or {}).get("error")
+        return self
+
+
+class Composer:
+    """Composes many override lists against conf/ inside one Hydra context, caching all but LEAVES."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def __enter__(self):
+        self._context = initialize_config_dir(config_dir=str(CONF), version_base="1.3")
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._context.__exit__(*exc)
+
+    def compose(self, args: list[str]):
+        base = tuple(a for a in args if a.split("=", 1)[0] not in LEAVES)
+        if base not in _COMPOSED:
+            try:
+                _COMPOSED[base] = compose("config", overrides=list(base))
+            except (HydraException, OmegaConfBaseException) as e:
+                raise SweepError(f"the overrides {' '.join(base)} do not compose: {e}") from None
+        cfg = copy.deepcopy(_COMPOSED[base])
+        for arg in [*args, f"paths.root={self.root}"]:
+            key, value = arg.split("=", 1)
+            if key in LEAVES:
+                OmegaConf.update(cfg, key, yaml_value(value), merge=False)
+        return cfg
+
+
+def yaml_value(text: str):
+    """A command-line value as Hydra types it: int, float or string."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def steps_of(cfg, train_examples: int) -> int:
+    t = cfg.trainer
+    n = min(train_examples, t.limit) if t.limit else train_examples
+    steps = math.ceil(n / t.batch_size) * t.epochs
+    return min(steps, t.max_steps) if t.max_steps else steps
+
+
+def plan(grid, jobs: list[Job], composer: Composer) -> list[PlannedRun]:
+    runs, seen = [], set()
+    for job in jobs:
+        cfg = composer.compose(job.args())
+        if cfg.optimizer.name != job.optimizer:
+            raise SweepError(f"task {job.task}: optimizer={job.optimizer} composed as {cfg.optimizer.name}")
+        run_id = config_hash(cfg)[:12]
+        if run_id in seen:               # the tuned winner's run on the tuning seed is its grid run
+            continue
+        seen.add(run_id)
+        task = grid.tasks[job.task]
+        steps = steps_of(cfg, task.train_examples)
+        cost = steps * task.step_cost_s * grid.optimizer_cost[job.optimizer] + task.run_overhead_s
+        runs.append(PlannedRun(job, run_id, Path(cfg.paths.runs) / run_id, steps, cost).refresh())
+    return runs

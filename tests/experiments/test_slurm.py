@@ -1,0 +1,40 @@
+"""conf/hydra/launcher/slurm.yaml composes into the submitit launcher with requeue settings; values come from
+overrides, else the environment, else the defaults. (SLURM itself cannot run here: no cluster.)"""
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from experiments.reproduce.grid import CONF
+
+
+def launcher_cfg(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True)
+    return cfg, OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+
+
+def test_overrides_then_environment_then_defaults(monkeypatch):
+    for name in ("PARTITION", "GPUS", "TIME_MIN", "ACCOUNT"):
+        monkeypatch.delenv(f"SALSA_SLURM_{name}", raising=False)
+    _, params = launcher_cfg()
+    assert (params["partition"], params["gpus_per_node"], params["timeout_min"]) == (None, 1, 1440)
+    monkeypatch.setenv("SALSA_SLURM_PARTITION", "gpu-long")
+    monkeypatch.setenv("SALSA_SLURM_GPUS", "4")
+    monkeypatch.setenv("SALSA_SLURM_TIME_MIN", "600")
+    _, params = launcher_cfg()
+    assert (params["partition"], params["gpus_per_node"], params["timeout_min"]) == ("gpu-long", 4, 600)
+    cfg, params = launcher_cfg("hydra.launcher.partition=a100", "hydra.launcher.gpus_per_node=8", "hydra.launcher.timeout_min=30")
+    assert (params["partition"], params["gpus_per_node"], params["timeout_min"]) == ("a100", 8, 30)
+    # requeue: submitit re-submits a preempted or timed-out job; run.py resumes it from its checkpoint
+    assert params["max_num_timeout"] > 0 and params["signal_delay_s"] > 0
+    assert params["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert cfg.hydra.callbacks.sweep_failures._target_ == "experiments.reproduce.failures.SweepFailures"
+
+
+def test_the_launcher_instantiates_and_has_the_requeue_hook():
+    from hydra.utils import instantiate
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+    cfg, _ = launcher_cfg("hydra.launcher.partition=gpu")
+    launcher = instantiate(cfg.hydra.launcher)                       # as Hydra builds it, without submitting
+    assert isinstance(launcher, SlurmLauncher) and launcher.params["partition"] == "gpu"
+    assert callable(launcher.checkpoint)     # submitit calls it on USR2: DelayedSubmission = the job is requeued
