@@ -20,7 +20,8 @@ class SLS(LineSearchOptimizer):
     with  f(w) - f(w - eta d) >= c * eta * ||g||^2_P  (d = P g, as in :class:`salsa.SaLSa`). With
     preconditioner="adam" the found eta is then applied along the momentum direction P m_hat
     (Adam SLS); with "sgd" the accepted trial point is the step. After ``max_backtracks`` failures
-    a step of 1e-6 along d is taken. Same closure protocol, ``model=`` and state_dict as SaLSa.
+    a step of 1e-6 along d is taken. ``betas`` are Adam's (preconditioner="adam" only). Same closure
+    protocol, ``model=`` and state_dict as SaLSa.
     """
 
     RESETS = {
@@ -49,6 +50,8 @@ class SLS(LineSearchOptimizer):
             raise ValueError(f"reset_option must be one of {sorted(self.RESETS)}, got {reset_option}")
         if n_batches_per_epoch < 1 or init_step_size <= 0 or not 0.0 < beta_b < 1.0 or c <= 0 or max_backtracks < 1:
             raise ValueError("need n_batches_per_epoch >= 1, init_step_size > 0, 0 < beta_b < 1, c > 0, max_backtracks >= 1")
+        if preconditioner == "sgd":
+            betas = (0.0, betas[1])  # plain SLS keeps no momentum buffer: every step is the accepted trial point
         defaults = dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, preconditioner, model)
         self.n_batches_per_epoch, self.init_step_size, self.c = n_batches_per_epoch, init_step_size, c
