@@ -6,9 +6,26 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from salsa.registry import UserError
+
+
+def writable_dir(path: str) -> str:
+    """Resolver for hydra.run.dir: a clear error (exit 2), before Hydra writes its logs there, when paths.root is not writable."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write_probe_{os.getpid()}")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        print(f"error: cannot write to {path} ({e.strerror}). Choose a writable place with paths.root=/some/writable/dir",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    return path
+
+
+OmegaConf.register_new_resolver("writable_dir", writable_dir)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -84,6 +84,7 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
                 record({"kind": "eval", **progress.evals[-1]})
 
     model.train()
+    last_saved = time.monotonic()
     while progress.step < total:
         started = time.perf_counter()
         for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
@@ -120,11 +121,16 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
                 progress.wall_time_s += time.perf_counter() - started
                 started = time.perf_counter()
                 checkpoint()
+                last_saved = time.monotonic()
         if progress.batch == per_epoch:
             progress.epoch, progress.batch = progress.epoch + 1, 0
             evaluate_all()
         progress.wall_time_s += time.perf_counter() - started
-        checkpoint()
+        # at the end of an epoch only when checkpoint_interval_s has passed (tiny epochs would spend their time
+        # saving); rank 0's clock decides, since every rank takes part in a checkpoint
+        if progress.step == total or ranks.from_main(time.monotonic() - last_saved >= tcfg.checkpoint_interval_s):
+            checkpoint()
+            last_saved = time.monotonic()
     bar.close()
     if not progress.evals or progress.evals[-1]["step"] != progress.step:
         evaluate_all()

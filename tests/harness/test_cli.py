@@ -58,6 +58,9 @@ def test_invalid_pair_missing_data_and_unwritable_dir_are_clear_errors(tmp_path)
     unwritable = run_py(f"paths.root={tmp_path}", f"paths.runs={blocker}/runs")
     assert unwritable.returncode == 2 and "cannot write the run directory" in unwritable.stderr
     assert "paths.root=" in unwritable.stderr and "Traceback" not in unwritable.stderr
+    unwritable_root = run_py(f"paths.root={blocker}/sub")  # Hydra's own log folder lives under paths.root
+    assert unwritable_root.returncode == 2 and "cannot write to" in unwritable_root.stderr
+    assert "Traceback" not in unwritable_root.stderr
     assert blocker.read_text() == "keep me"
 
 
