@@ -1,6 +1,9 @@
 """Small models and data shared by the optimizer tests."""
+import pytest
 import torch
 from torch import nn
+
+from experiments.overhead.release import load_release
 
 
 def make_mlp(seed: int = 0, dropout: float = 0.0, batchnorm: bool = False, width: int = 32) -> nn.Module:
@@ -22,3 +25,11 @@ def train(model: nn.Module, opt, data) -> list[float]:
     for x, y in data:
         losses.append(opt.step(lambda: nn.functional.cross_entropy(model(x), y)).item())
     return losses
+
+
+def load_release_or_skip(tmp_path):
+    """The authors' release (experiments/overhead/release.py), or a skip saying how to get its wheel."""
+    try:
+        return load_release(tmp_path)
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))

@@ -4,7 +4,8 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from salsa import SaLSa
-from tests.optim.release import load_release, release_closure
+from experiments.overhead.release import release_closure
+from tests.optim.helpers import load_release_or_skip
 
 STEPS = 400
 
@@ -15,7 +16,7 @@ def digits_mlp():
 
 
 def test_matches_the_release_for_400_steps(tmp_path):
-    release = load_release(tmp_path)
+    release = load_release_or_skip(tmp_path)
     features, labels = load_digits(return_X_y=True)
     x_all = torch.tensor(features / 16.0, dtype=torch.float32)
     y_all = torch.tensor(labels)

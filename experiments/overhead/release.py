@@ -8,16 +8,15 @@ import os
 import zipfile
 from pathlib import Path
 
-import pytest
-
 WHEEL = "SaLSa_Optimizer-0.1.0-py3-none-any.whl"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_release(tmp_path):
+    """The release's SaLSA module; FileNotFoundError (saying how to get the wheel) where it is missing."""
     wheel = Path(os.environ.get("SALSA_RELEASE_WHEEL", ROOT / ".cache" / "wheels" / WHEEL))
     if not wheel.is_file():
-        pytest.skip(
+        raise FileNotFoundError(
             f"the authors' release wheel is not at {wheel}: run `make install` (it runs "
             "`pip download salsa-optimizer==0.1.0 --no-deps -d .cache/wheels`) or set SALSA_RELEASE_WHEEL"
         )
