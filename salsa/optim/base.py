@@ -80,6 +80,11 @@ class LineSearchOptimizer(torch.optim.Optimizer):
                 if d is not None and at:
                     torch._foreach_add_([params[i] for i in chosen], [d[i] for i in chosen], alpha=-eta * wd * at)
 
+    def _momentum_step(self, group_of, params, states, k: int, eta: float) -> None:
+        """Decay, then w <- w - eta * P m_hat: AdamW's order, with the parameters at w_k."""
+        self._decay(group_of, params, eta)
+        self.preconditioner.momentum_step(states, params, k, eta)
+
     def _backtrack(
         self,
         closure: Closure,

@@ -88,20 +88,19 @@ class SaLSa(LineSearchOptimizer):
         st["since_search"] += 1
         eta = st["step_size"] * self.growth
         if self.adaptive_frequency and k >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval:
-            self._decay(group_of, params, eta)
-            self.preconditioner.momentum_step(states, params, k, eta)
+            self._momentum_step(group_of, params, states, k, eta)
             self._record(loss_value, False, 0, True, h=st["h"], s=st["s"], interval=interval)
             return loss
 
         st["since_search"] = 0
         d, norm_p = self.preconditioner.direction(states, params, k, grad_sq)
         st["s"] = ema(st["s"], norm_p.item(), self.beta3)
-        trials, accepted, at = 0, True, 0.0
+        trials, accepted = 0, True
         if loss_value != 0.0 and st["s"] >= TINY:
             eta, trials, accepted, at = self._search(closure, params, d, loss_value, eta)
+            self._decay(group_of, params, eta, d, at)
         else:
-            eta = self._unchecked_step(states, params, k, eta)
-        self._decay(group_of, params, eta, d, at)
+            eta = self._unchecked_step(group_of, states, params, k, eta)
         st["step_size"] = eta
         st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
         st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
@@ -126,7 +125,7 @@ class SaLSa(LineSearchOptimizer):
             at = 0.0
         return eta, trials, accepted, at
 
-    def _unchecked_step(self, states, params, k, eta) -> float:
+    def _unchecked_step(self, group_of, states, params, k, eta) -> float:
         """Loss exactly 0 or s below TINY: nothing to search on; a momentum step, no Armijo check.
 
         The release takes it at the grown step size and keeps the growth, so eta grows by `growth`
@@ -134,5 +133,5 @@ class SaLSa(LineSearchOptimizer):
         """
         if not self.reference_compat:
             eta = self.line_search_state["step_size"]
-        self.preconditioner.momentum_step(states, params, k, eta)
+        self._momentum_step(group_of, params, states, k, eta)
         return eta

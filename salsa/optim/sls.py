@@ -79,12 +79,12 @@ class SLS(LineSearchOptimizer):
         )
         if not accepted:
             torch._foreach_add_(params, d, alpha=at - FALLBACK_STEP)
-            at = FALLBACK_STEP
+            self._decay(group_of, params, eta, d, FALLBACK_STEP)
         elif self.momentum_after_search:
             torch._foreach_add_(params, d, alpha=at)  # back to w_k, then along the momentum direction
-            self.preconditioner.momentum_step(states, params, k, eta)
-            at = 0.0
-        self._decay(group_of, params, eta, d, at)
+            self._momentum_step(group_of, params, states, k, eta)
+        else:
+            self._decay(group_of, params, eta, d, at)
         st["step_size"] = eta
         self._record(loss_value, True, trials, accepted, h=None, s=s)
         return loss
