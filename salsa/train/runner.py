@@ -17,7 +17,7 @@ from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loggers import LOGGERS
 from salsa.train.loop import Progress, train
 from salsa.train.optimizers import OPTIMIZERS, build_schedule
-from salsa.train.rundir import MetricsLog, config_hash, environment, read_json, write_json
+from salsa.train.rundir import MetricsLog, StepLosses, config_hash, environment, read_json, write_json
 
 
 def check_compatible(cfg) -> None:
@@ -27,9 +27,10 @@ def check_compatible(cfg) -> None:
         fitting = [m for m in MODELS.names() if kind in MODELS[m].accepts]
         raise UserError(f"model={cfg.model.name} cannot train on dataset={cfg.dataset.name}: its inputs are {kind} data and "
                         f"{cfg.model.name} takes {'/'.join(sorted(accepts))} inputs. Models for {kind} data: {', '.join(fitting)}.")
-    if cfg.trainer.grad_clip and "schedule" not in cfg.optimizer:
-        raise UserError(f"trainer.grad_clip works with the torch baselines (adam, adamw, sgd) only: {cfg.optimizer.name} "
-                        "calls backward inside its step, where the harness cannot clip. Leave trainer.grad_clip=null.")
+    micro, batch = cfg.trainer.micro_batches, cfg.trainer.batch_size
+    if not isinstance(micro, int) or not 1 <= micro <= batch:
+        raise UserError(f"trainer.micro_batches={micro} must be an integer from 1 to trainer.batch_size={batch} "
+                        "(the micro-batches a step's batch is cut into)")
 
 
 def prepare_run_dir(cfg) -> tuple[Path, str]:
@@ -94,6 +95,16 @@ def _resume(path: Path, ranks: Ranks, **state) -> Progress:
     return progress
 
 
+def parameter_groups(net, weight_decay: float, *, decay_2d_only: bool):
+    """The optimizer's parameters: one group, or with decay_2d_only and a weight decay nanoGPT's two groups
+    (matrices and embeddings decayed, biases and norms not)."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not (decay_2d_only and weight_decay):
+        return params
+    return [{"params": [p for p in params if p.dim() >= 2]},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 def _peak_memory(device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
@@ -149,12 +160,9 @@ def run(cfg) -> tuple[dict, Path, bool]:
     if ranks.rank > 0:  # the same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(mix(cfg.seed, ranks.rank))
     per_epoch = data.train.num_batches(tcfg.batch_size)
-    opt = OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, net.parameters(), net, per_epoch)
+    params = parameter_groups(net, cfg.optimizer.get("weight_decay") or 0.0, decay_2d_only=tcfg.decay_2d_only)
+    opt = OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, params, net, per_epoch)
     schedule = build_schedule(cfg.optimizer, opt, min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch))
-    if tcfg.grad_clip:  # the wrapped torch optimizer's pre-hook runs after the closure's backward (and DDP's all-reduce)
-        def clip(*_):
-            torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
-        opt.optimizer.register_step_pre_hook(clip)
     progress = Progress()
     if resume:
         progress = _resume(ckpt_path, ranks, model=net, opt=opt, schedule=schedule, config_hash=full_hash, device=device)
@@ -162,11 +170,15 @@ def run(cfg) -> tuple[dict, Path, bool]:
 
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     mirror = LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, run_id)
+    step_losses = StepLosses(run_dir if ranks.main else None)
     if ranks.main:
         metrics.keep_until(progress.step)
+        step_losses.keep_until(progress.step)
     record = (lambda r: (metrics.write(r), mirror.log(r))) if ranks.main else (lambda r: None)  # noqa: E731
-    save = lambda: checkpoint.save(ckpt_path, model=net, opt=opt, schedule=schedule, progress=progress,  # noqa: E731
-                                   config_hash=full_hash, ranks=ranks)
+
+    def save():
+        step_losses.flush()  # before the checkpoint: the file always holds at least the checkpoint's steps
+        checkpoint.save(ckpt_path, model=net, opt=opt, schedule=schedule, progress=progress, config_hash=full_hash, ranks=ranks)
 
     def write_summary(status, final_loss=None, error=None) -> dict:
         summary = summarise(cfg, run_id, full_hash, status, progress, opt.totals(), final_loss, device, error, ranks)
@@ -182,8 +194,9 @@ def run(cfg) -> tuple[dict, Path, bool]:
     evaluator = (torch.compile(net) if tcfg.compile else net) if ranks.active else forward
     try:
         final_loss = train(forward, data, opt, schedule, tcfg, seed=cfg.seed, device=device, progress=progress,
-                           record=record, checkpoint=save, ranks=ranks, eval_model=evaluator)
+                           record=record, checkpoint=save, ranks=ranks, eval_model=evaluator, step_losses=step_losses)
     except NonFiniteError as e:
+        step_losses.flush()
         write_summary("failed", error=str(e))
         raise UserError(f"run {run_dir} failed: {e}") from e
     return write_summary("finished", final_loss), run_dir, True
