@@ -6,12 +6,17 @@ from torch import nn
 
 from salsa.optim import SLS, ClosureOptimizer, SaLSa
 from salsa.optim.closure import Backpropagated
+from salsa.reference import AdamSLS, SaLSA
 
 OPTIMIZERS = {
     "salsa_adam": lambda params, model: SaLSa(params, model=model),
     "salsa_sgd_every_step": lambda params, model: SaLSa(params, model=model, preconditioner="sgd", adaptive_frequency=False),
     "sls_adam": lambda params, model: SLS(params, n_batches_per_epoch=8, model=model),
     "adam": lambda params, model: ClosureOptimizer(torch.optim.Adam(params, lr=1e-2)),
+    "reference_adam_salsa": lambda params, model: AdamSLS(params, c=0.3, beta_s=0.99, speed_up=True, model=model),
+    "reference_sgd_sls": lambda params, model: AdamSLS(params, c=0.1, base_opt="scalar", gv_option="scalar", smooth=False,
+                                                       model=model),
+    "release_salsa": lambda params, model: SaLSA(params, model=model),
 }
 
 
