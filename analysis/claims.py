@@ -6,7 +6,7 @@
 Claims 1-2 pair each SaLSa column with the tuned baseline of the same direction (ADAM SaLSa - ADAM(tuned), SGD
 SaLSa - SGD(tuned)) seed by seed (a seed fixes the initial weights and the data order) on every task that has
 both; each seed's differences are averaged over tasks and pairs, and the 95% interval is a Student-t interval
-over those per-seed averages. Claim 3 counts forward passes: a line-search trial is one forward, a training step
+over those per-seed averages (n = seeds). Claim 3 counts forward passes: a line-search trial is one forward, a training step
 about three forward-equivalents (forward + backward), so the extra compute of a run is trial forwards / (3 steps);
 runs with fewer line searches than steps have the frequency rule on. Verdicts: "reproduced" when the interval
 excludes no effect and reaches the paper's value (or beyond it, in the claimed direction), for compute when it
@@ -56,7 +56,8 @@ def _row(claim, paper_text, paper, values, transform, tasks, run_ids, unit, bett
     mean = values.mean() if len(values) else np.nan
     mean, low, high = transform(mean), transform(low), transform(high)
     return {"claim": claim, "paper": paper_text, "paper_value": paper, "ours": mean, "ci95_low": low, "ci95_high": high,
-            "unit": unit, "n": len(values), "tasks": " ".join(tasks), "runs": len(run_ids), "run_ids": " ".join(run_ids),
+            "unit": unit, "n": len(values), "tasks": " ".join(tasks), "columns": ", ".join(" vs ".join(p) for p in PAIRS),
+            "runs": len(run_ids), "run_ids": " ".join(run_ids),
             "verdict": _verdict(low, high, len(values), paper, better_above=better_above, no_effect=no_effect)}
 
 
@@ -73,7 +74,8 @@ def _compute_rows(cells: pd.DataFrame) -> list[dict]:
                    else "reproduced" if high >= paper / 2 and low <= paper * 2 else "not reproduced")
         rows.append({"claim": f"line search's extra compute, {label}", "paper": f"about {paper:g}%", "paper_value": paper,
                      "ours": values.mean() if n else np.nan, "ci95_low": low, "ci95_high": high, "unit": "% of a step",
-                     "n": n, "tasks": " ".join(sorted(runs[chosen]["task"].unique())), "runs": n,
+                     "n": n, "tasks": " ".join(sorted(runs[chosen]["task"].unique())),
+                     "columns": ", ".join(sorted(runs[chosen]["column"].unique())), "runs": n,
                      "run_ids": " ".join(runs[chosen]["run_id"]), "verdict": verdict})
     return rows
 
@@ -91,7 +93,7 @@ def claims_table(cells: pd.DataFrame) -> Table:
         "paper": data["paper"],
         "ours [95% CI]": [("—" if r.n == 0 else f"{fmt(r.ours)} [{fmt(r.ci95_low)}, {fmt(r.ci95_high)}] {r.unit}")
                           for r in data.itertuples()],
-        "rests on": [f"{r.runs} runs, n={r.n}; tasks: {r.tasks or '—'}" for r in data.itertuples()],
+        "rests on": [f"{r.runs} runs ({r.columns or '—'}), n={r.n}; tasks: {r.tasks or '—'}" for r in data.itertuples()],
         "verdict": data["verdict"]}, data["claim"], "claim")
     notes = [line.strip() for line in __doc__.split("\n\n")[1].splitlines() if line.strip()]
     return Table("claims", "The paper's headline claims, checked against our runs", display, data,
