@@ -10,8 +10,9 @@ over those per-seed averages (n = seeds). Claim 3 counts forward passes: a line-
 about three forward-equivalents (forward + backward), so the extra compute of a run is trial forwards / (3 steps);
 runs with fewer line searches than steps have the frequency rule on. Verdicts: "reproduced" when the interval
 excludes no effect and reaches the paper's value (or beyond it, in the claimed direction), for compute when it
-overlaps [paper / 2, 2 x paper] ("about"); "not reproduced" otherwise; "inconclusive" with one seed; "not yet run"
-without runs.
+overlaps [paper / 2, 2 x paper] ("about"); "not reproduced" when the interval excludes the paper's value on the
+other side (compute: misses that range); "inconclusive" when it holds both no effect and the paper's value, or
+rests on one seed; "not yet run" without runs.
 """
 import numpy as np
 import pandas as pd
@@ -47,8 +48,8 @@ def _verdict(low, high, n, paper, *, better_above: bool, no_effect: float) -> st
     if n < 2:
         return "inconclusive (one seed)"
     if better_above:
-        return "reproduced" if low > no_effect and high >= paper else "not reproduced"
-    return "reproduced" if high < no_effect and low <= paper else "not reproduced"
+        return "reproduced" if low > no_effect and high >= paper else "not reproduced" if high < paper else "inconclusive"
+    return "reproduced" if high < no_effect and low <= paper else "not reproduced" if low > paper else "inconclusive"
 
 
 def _row(claim, paper_text, paper, values, transform, tasks, run_ids, unit, better_above, no_effect):

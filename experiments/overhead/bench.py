@@ -117,17 +117,10 @@ def run(model_name, steppers, x_all, y_all, order, steps):
 
 
 def peak_memory(model, opt, step, x_all, y_all, order, steps=12):
-    def work():
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
         for i in range(steps):
             index = order[i]
             step(opt, lambda: nn.functional.cross_entropy(model(x_all[index]), y_all[index]))
-    return peak_tensor_bytes(work)
-
-
-def peak_tensor_bytes(work) -> int:
-    """The most CPU tensor bytes alive at once while work() runs (the profiler's memory timeline)."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
-        work()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "timeline.json"
         prof.export_memory_timeline(str(path), device="cpu")
