@@ -39,7 +39,10 @@ def main(cfg: DictConfig) -> None:
         print(f"error{where}: {e}", file=sys.stderr)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the launcher records this job as failed and runs the rest of the sweep
-        sys.exit(2)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # before training started: nothing to resume, nothing half-written
+        print("error: interrupted before training started", file=sys.stderr)
+        sys.exit(130)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prints the summary
         return
     m, t = summary["metrics"], summary["totals"]
