@@ -30,9 +30,11 @@ OmegaConf.register_new_resolver("writable_dir", writable_dir)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
+    from salsa.train.schema import validate
 
     try:
+        validate(cfg)  # before torch is imported: a bad value costs a second
+        from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
         summary, run_dir, trained = run(cfg)
     except UserError as e:
         where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
