@@ -50,6 +50,8 @@ BOOLEAN = Rule(lambda v: isinstance(v, bool), "true or false")
 FRACTION = number(0, 1)                       # [0, 1): momentum-like averages
 PAIR = Rule(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(FRACTION.ok(b) for b in v),
             "two numbers in [0, 1), e.g. [0.9,0.999]")
+MOMENTUM = Rule(lambda v: FRACTION.ok(v) or (isinstance(v, (list, tuple)) and all(FRACTION.ok(b) for b in v)),
+                "a number in [0, 1) (release_salsa: a list of them, e.g. [0.9,0.999,0.9])")
 
 RULES: dict[str, Rule] = {
     "seed": integer(0),
@@ -74,7 +76,9 @@ RULES: dict[str, Rule] = {
     "optimizer.beta3": FRACTION,
     "optimizer.betas": PAIR,
     "optimizer.beta_b": number(0, 1, low_open=True),
-    "optimizer.momentum": FRACTION,
+    "optimizer.momentum": MOMENTUM,
+    "optimizer.beta": FRACTION,
+    "optimizer.beta_s": FRACTION,
     "optimizer.eps": number(0),
     "optimizer.weight_decay": number(0),
     "optimizer.init_step_size": number(0, low_open=True),

@@ -18,7 +18,10 @@ from typing import Callable
 
 import pytest
 import torch
-from conftest import REPO, run_py
+from conftest import CONF, REPO, compose_cfg, run_py
+
+from salsa.train.runner import check_optimizer
+from salsa.train.schema import validate
 
 FINISHED = ["trainer.epochs=1", "trainer.device=cpu"]
 PAUSED = ["trainer.epochs=1", "trainer.device=cpu", "trainer.checkpoint_every=10", "seed=1"]  # killed at step 15
@@ -265,3 +268,13 @@ def test_two_identical_commands_one_owner(tmp_path):
     [run_dir] = (tmp_path / "runs").iterdir()
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["step"]) for r in lines] == [("step", 10), ("step", 20), ("eval", 20), ("eval", 20), ("final", 20)]
+
+
+def test_every_shipped_option_passes_validation():
+    """The rules reject only what is wrong: every optimizer, data set and preset as shipped validates."""
+    for group in ("optimizer", "dataset", "experiment", "trainer"):
+        for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
+            cfg = compose_cfg(f"{group}={option}")
+            validate(cfg)
+            if group == "optimizer":
+                check_optimizer(cfg)
