@@ -250,7 +250,9 @@ def run(cfg) -> tuple[dict, Path, bool]:
 
 @dataclass
 class Job:
-    """A started run: its summary is written, and train() ends it with a status (finished, failed, interrupted)."""
+    """A started run: its summary is written, and train() ends it with a status: finished; failed (the loss
+    diverged: terminal, the same command fails again); interrupted (a signal, a full disk, a crash: the same
+    command resumes from the last checkpoint)."""
     cfg: object
     run_dir: Path
     full_hash: str
@@ -312,10 +314,10 @@ class Job:
             raise Interrupted(message, signum) from None
         except OSError as e:
             error = fault(e, self.run_dir)
-            self.last_words("failed", str(error))
+            self.last_words("interrupted", str(error))
             raise error from None
         except Exception as e:
-            self.last_words("failed", f"{type(e).__name__}: {e}")
+            self.last_words("interrupted", f"{type(e).__name__}: {e}")
             raise
         return self.write_summary("finished", final_loss)
 

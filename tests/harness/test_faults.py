@@ -109,7 +109,7 @@ def disk_full(name):
 def failed_on_full_disk(run_dir, out):
     assert not list(run_dir.glob(".*.tmp"))
     s = summary(run_dir)
-    assert s["status"] == "failed" and "disk is full" in s["error"]
+    assert s["status"] == "interrupted" and "disk is full" in s["error"]
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["progress"]["step"] == 10  # the last good one
 
 
