@@ -42,9 +42,9 @@ def main(cfg: DictConfig) -> None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the launcher records this job as failed and runs the rest of the sweep
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:  # before training started: nothing to resume, nothing half-written
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM before training started: nothing half-written
         print("error: interrupted before training started", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + (e.args[0] if e.args else 2))
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prints the summary
         return
     m, t = summary["metrics"], summary["totals"]

@@ -234,18 +234,19 @@ def run(cfg) -> tuple[dict, Path, bool]:
     full_hash = config_hash(cfg)
     run_dir = Path(cfg.paths.runs) / full_hash[:12]
     lock = RunLock(run_dir)
-    try:
-        previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
-        if previous and previous["status"] == "finished":
-            return previous, run_dir, False
-        with _clean_failed_start(run_dir, fresh=fresh, lock=lock):
-            try:
-                job = _start(cfg, run_dir, full_hash, resume, ranks, device)
-            except OSError as e:
-                raise fault(e, run_dir) from None
-        return job.train(), run_dir, True
-    finally:
-        lock.release()
+    with _sigterm_raises():
+        try:
+            previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
+            if previous and previous["status"] == "finished":
+                return previous, run_dir, False
+            with _clean_failed_start(run_dir, fresh=fresh, lock=lock):
+                try:
+                    job = _start(cfg, run_dir, full_hash, resume, ranks, device)
+                except OSError as e:
+                    raise fault(e, run_dir) from None
+            return job.train(), run_dir, True
+        finally:
+            lock.release()
 
 
 @dataclass
@@ -299,10 +300,9 @@ class Job:
         forward = torch.compile(self.model) if tcfg.compile else self.model
         evaluator = (torch.compile(self.net) if tcfg.compile else self.net) if ranks.active else forward
         try:
-            with _sigterm_raises():
-                final_loss = train(forward, self.data, self.opt, self.schedule, tcfg, seed=self.cfg.seed, device=self.device,
-                                   progress=self.progress, record=self.record, checkpoint=self.save, ranks=ranks,
-                                   eval_model=evaluator)
+            final_loss = train(forward, self.data, self.opt, self.schedule, tcfg, seed=self.cfg.seed, device=self.device,
+                               progress=self.progress, record=self.record, checkpoint=self.save, ranks=ranks,
+                               eval_model=evaluator)
         except NonFiniteError as e:
             self.write_summary("failed", error=str(e))
             raise UserError(f"run {self.run_dir} failed: {e}") from e
