@@ -73,7 +73,7 @@ def test_reproduce_cpu_on_slurm_survives_cancel_and_requeue(tmp_path):
         subprocess.run(["scancel", cancelled], env=env, check=True)
         subprocess.run(["scontrol", "requeue", requeued], env=env, check=True)
         status, text = finish(sweep, slurm)
-        assert status == 1, text[-3000:]               # the cancelled run failed ...
+        assert status == 2 and "reproduce-cpu] Error 1" in text, text[-3000:]    # reproduce: 1, the cancelled run failed ...
         report = (slurm / "results" / "reproduce_report.md").read_text()
         [line] = [line for line in report.splitlines() if "FAILED" in line]
         assert f"SLURM job {cancelled} ended as CANCELLED" in line, report
