@@ -25,9 +25,10 @@ def sh(args: list[str], timeout_s: float = 1800, **kwargs) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def image():
-    engine = shutil.which("docker") or shutil.which("podman")
+    engines = [path for path in map(shutil.which, ("docker", "podman")) if path]
+    engine = next((path for path in engines if sh([path, "info"], timeout_s=120).returncode == 0), None)
     if not engine:
-        pytest.skip("neither docker nor podman is installed")
+        pytest.skip("no working docker or podman (a docker client without its daemon does not count)")
     made_base = False
     if sh([engine, "image", "inspect", BASE]).returncode != 0 and sh([engine, "pull", BASE], timeout_s=600).returncode != 0:
         if os.geteuid() != 0 or not shutil.which("debootstrap"):
