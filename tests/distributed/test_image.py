@@ -6,6 +6,7 @@ Opt-in (minutes, ~7.5 GB of disk, a package index for pip): SALSA_SLOW_IMAGE=1. 
 the python:3.11-slim-bookworm base is made by tests/distributed/standin_base.sh (root, debootstrap)."""
 import json
 import os
+import resource
 import shutil
 import subprocess
 import uuid
@@ -55,7 +56,10 @@ def image():
 def run_in(image, outputs: Path, *command: str, timeout_s: float = 900) -> subprocess.CompletedProcess:
     """As the image's default user, read-only root, no network; writable: the outputs mount and /tmp."""
     engine, tag, _ = image
-    return sh([engine, "run", "--rm", "--read-only", "--network=none", "--tmpfs=/tmp:rw,exec,size=4g",
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # explicit limits no higher than ours: podman otherwise raises them, which a sandboxed kernel (gVisor) refuses
+    limits = [f"--ulimit=nofile={nofile[0]}:{nofile[1]}", "--ulimit=nproc=4096:4096"]
+    return sh([engine, "run", "--rm", *limits, "--read-only", "--network=none", "--tmpfs=/tmp:rw,exec,size=4g",
                f"-v={outputs}:/opt/salsa/outputs", "-e", "OMP_NUM_THREADS=1", tag, *command], timeout_s=timeout_s)
 
 

@@ -35,11 +35,13 @@ def test_overrides_then_environment_then_defaults(monkeypatch):
 def test_the_launcher_instantiates_and_has_the_requeue_hook():
     from hydra.utils import instantiate
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
-    from hydra_plugins.salsa_launchers import SlurmLauncher as OurLauncher
 
     cfg, _ = launcher_cfg("hydra.launcher.partition=gpu")
     launcher = instantiate(cfg.hydra.launcher)                       # as Hydra builds it, without submitting
-    assert isinstance(launcher, OurLauncher) and isinstance(launcher, SlurmLauncher) and launcher.params["partition"] == "gpu"
+    # ours, a submitit launcher (Hydra's plugin scan loads plugin modules afresh: classes compared by name)
+    names = [f"{c.__module__}.{c.__name__}" for c in type(launcher).__mro__]
+    assert names[0] == "hydra_plugins.salsa_launchers.SlurmLauncher" and f"{SlurmLauncher.__module__}.SlurmLauncher" in names
+    assert launcher.params["partition"] == "gpu"
     assert callable(launcher.checkpoint)     # submitit calls it on USR2: DelayedSubmission = the job is requeued
 
 
