@@ -108,5 +108,5 @@ def test_torchrun_two_ranks(image, outputs):
 
 def test_the_image_tests_pass_inside(image, outputs):
     out = run_in(image, outputs, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/distributed",
-                 timeout_s=1800)
+                 "--ignore=tests/distributed/test_image.py", timeout_s=1800)
     assert out.returncode == 0 and " passed" in out.stdout and "skipped" not in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
