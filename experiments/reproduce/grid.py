@@ -42,6 +42,7 @@ class Grid:
     tasks: dict = field(default_factory=dict)   # name -> Task
     max_extensions: int = 3                      # a winner at the edge of its lr grid extends it at most this often
     env: dict = field(default_factory=dict)     # environment of the launched multiruns
+    slurm: dict = field(default_factory=dict)   # hydra.launcher settings of its SLURM launches (resources)
 
 
 def tiers() -> list[str]:
@@ -126,6 +127,9 @@ def load_file(path: Path) -> Grid:
     if used - set(cost):
         raise SweepError(f"{where}: optimizer_cost lacks {', '.join(sorted(used - set(cost)))}")
     tuning = _need(raw, "tuning", dict, where)
+    slurm = raw.get("slurm") or {}
+    if not isinstance(slurm, dict):
+        raise SweepError(f"{where}: 'slurm' must be a mapping of hydra.launcher setting -> value, e.g. {{gpus_per_node: 0}}")
     if tuning.get("metric") != SELECTION_METRIC:
         raise SweepError(f"{where}: tuning.metric must be {SELECTION_METRIC} (the validation loss analysis/selection.py "
                          f"selects on; never a test metric), got {tuning.get('metric')!r}")
@@ -135,4 +139,5 @@ def load_file(path: Path) -> Grid:
                 tuning_metric=_need(tuning, "metric", str, f"{where}: tuning"),
                 compute_unit=_need(raw, "compute_unit", str, where), optimizer_cost=dict(cost),
                 max_extensions=_extensions(tuning, f"{where}: tuning"),
-                tasks=grid_tasks, env={k: str(v) for k, v in (raw.get("env") or {}).items()})
+                tasks=grid_tasks, env={k: str(v) for k, v in (raw.get("env") or {}).items()},
+                slurm={k: str(v) for k, v in slurm.items()})
