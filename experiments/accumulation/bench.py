@@ -81,7 +81,7 @@ def measure(optimizer: str, mode: str) -> dict:
 def run_one(optimizer: str, mode: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run([sys.executable, "-m", "experiments.accumulation.bench", "--one", optimizer, mode],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

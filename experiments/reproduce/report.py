@@ -29,7 +29,7 @@ def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float
              + (f", tuned {waiting} more once the grid has chosen their lr" if waiting else "") + ")",
              f"already finished: {c['finished']}, diverged (terminal): {c['diverged']}, "
              f"to resume: {c['running']}, to run: {c['missing'] + waiting}",
-             f"compute estimate: {total / 3600:.4g} {grid.compute_unit} in all, {left / 3600:.4g} {grid.compute_unit} left "
+             f"compute estimate: {total / 3600:.6g} {grid.compute_unit} in all, {left / 3600:.6g} {grid.compute_unit} left "
              f"(steps x step_cost_s x optimizer_cost per run, + run_overhead_s; assumptions in {grid.path.name})"]
     return lines
 
