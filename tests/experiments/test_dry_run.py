@@ -43,7 +43,8 @@ def test_paper_dry_run_counts_lists_and_estimates(tmp_path, run_cli):
     per_tuned = {(t.name, o): sum(r.cost_s for r in runs if r.job.stage == "tune" and r.job.task == t.name and r.job.optimizer == o) / len(lrs)
                  for t in grid.tasks.values() for o, lrs in t.tune.items()}
     expected = (sum(r.cost_s for r in runs) + 4 * sum(per_tuned.values())) / 3600
-    assert math.isclose(n["total"], expected, rel_tol=1e-3) and math.isclose(n["left"], expected, rel_tol=1e-3)
+    # printed with 4 significant digits: off by at most half a unit in the 4th digit, i.e. 5e-4 relative
+    assert math.isclose(n["total"], expected, rel_tol=5e-4) and math.isclose(n["left"], expected, rel_tol=5e-4)
 
 
 def test_dry_run_counts_finished_runs_and_leaves_them_out(tmp_path, run_cli):
