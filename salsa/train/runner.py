@@ -164,9 +164,14 @@ def run(cfg) -> tuple[dict, Path, bool]:
     mirror = LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, run_id)
     if ranks.main:
         metrics.keep_until(progress.step)
-    record = (lambda r: (metrics.write(r), mirror.log(r))) if ranks.main else (lambda r: None)  # noqa: E731
-    save = lambda: checkpoint.save(ckpt_path, model=net, opt=opt, schedule=schedule, progress=progress,  # noqa: E731
-                                   config_hash=full_hash, ranks=ranks)
+
+    def record(r: dict) -> None:
+        if ranks.main:
+            metrics.write(r)
+            mirror.log(r)
+
+    def save() -> None:
+        checkpoint.save(ckpt_path, model=net, opt=opt, schedule=schedule, progress=progress, config_hash=full_hash, ranks=ranks)
 
     def write_summary(status, final_loss=None, error=None) -> dict:
         summary = summarise(cfg, run_id, full_hash, status, progress, opt.totals(), final_loss, device, error, ranks)

@@ -9,8 +9,8 @@ import math
 import torch
 from torch import nn
 
-from salsa import SaLSa
 from experiments.overhead.release import release_closure
+from salsa import SaLSa
 from tests.optim.helpers import load_release_or_skip
 
 

@@ -3,8 +3,8 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from salsa import SaLSa
 from experiments.overhead.release import release_closure
+from salsa import SaLSa
 from tests.optim.helpers import load_release_or_skip
 
 STEPS = 400

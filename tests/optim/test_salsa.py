@@ -5,7 +5,6 @@ from torch import nn
 
 from salsa import SLS, SaLSa
 from salsa.optim.criteria import search_interval
-
 from tests.optim.helpers import batches, make_mlp, train
 
 
