@@ -17,8 +17,9 @@ def wandb_offline_runs(tmp_path_factory) -> Path:
     """paths.root of two runs (seeds 0, 1) made by `run.py logger=wandb` with WANDB_MODE=offline: each run
     directory holds its W&B offline run under wandb/. logger.mode stays online: the environment wins."""
     root = tmp_path_factory.mktemp("wandb_runs")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_PROJECT": "salsa-test",
-           "WANDB_DIR": str(root), "WANDB_CONFIG_DIR": str(root / "wandb-config"), "WANDB_CACHE_DIR": str(root / "wandb-cache")}
+    from tests.wandb_offline import subprocess_env
+    env = subprocess_env(WANDB_MODE="offline", WANDB_PROJECT="salsa-test", WANDB_DIR=str(root),
+                         WANDB_CONFIG_DIR=str(root / "wandb-config"), WANDB_CACHE_DIR=str(root / "wandb-cache"))
     out = subprocess.run([sys.executable, str(REPO / "run.py"), "--multirun", "seed=0,1", "logger=wandb", "trainer.epochs=2",
                           f"paths.root={root}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

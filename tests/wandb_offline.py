@@ -7,6 +7,7 @@ checked against each chunk's crc32; every record is decoded by wandb's protobuf 
 `OfflineApi` offers these runs in the shape of the public API's (wandb.Api().runs(project)), for
 analysis.wandb_source."""
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -16,6 +17,12 @@ from wandb.proto import wandb_internal_pb2 as pb
 HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
 BLOCK = 32 * 1024
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+def subprocess_env(**overrides: str) -> dict:
+    """This process's environment for a run.py subprocess, without WANDB_SERVICE: a test that ran wandb in this
+    process (test_configs_and_logging) leaves it set, and the child would then share that wandb service."""
+    return {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "OMP_NUM_THREADS": "1", **overrides}
 
 
 def records(path: Path) -> list:

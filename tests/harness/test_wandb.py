@@ -1,7 +1,6 @@
 """logger=wandb: the offline run it writes, read back with wandb's record format, equals the run directory;
 WANDB_MODE wins over logger.mode; an unreachable W&B service does not stop a run."""
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import sys
 import yaml
 from conftest import REPO
 
-from tests.wandb_offline import OfflineApi
+from tests.wandb_offline import OfflineApi, subprocess_env
 
 
 def test_offline_run_read_back_equals_the_run_directory(wandb_offline_runs):
@@ -38,9 +37,9 @@ def closed_port() -> int:
 
 
 def test_unreachable_wandb_falls_back_to_offline_and_the_run_finishes(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "online", "WANDB_BASE_URL": f"http://127.0.0.1:{closed_port()}",
-           "WANDB_API_KEY": "x" * 40, "WANDB_INIT_TIMEOUT": "5", "WANDB_CONFIG_DIR": str(tmp_path / "wandb-config"),
-           "WANDB_CACHE_DIR": str(tmp_path / "wandb-cache")}
+    env = subprocess_env(WANDB_MODE="online", WANDB_BASE_URL=f"http://127.0.0.1:{closed_port()}", WANDB_API_KEY="x" * 40,
+                         WANDB_INIT_TIMEOUT="5", WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"),
+                         WANDB_CACHE_DIR=str(tmp_path / "wandb-cache"))
     out = subprocess.run([sys.executable, str(REPO / "run.py"), "logger=wandb", "trainer.epochs=1", f"paths.root={tmp_path}"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
