@@ -34,8 +34,10 @@ $(RT_WHEEL): | $(STAMP)
 lint: install ## ruff (rules in pyproject.toml; the same pinned ruff as pre-commit)
 	$(BIN)/ruff check .
 
-test: install ## run the whole test suite (offline, in a random order whose seed it prints)
-	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m pytest -q
+# pytest-randomly's order; make echoes the command with it (pytest -q hides the plugin's own header)
+SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+test: install ## run the whole test suite (offline) in a random order; SEED=N repeats the order of a printed run
+	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m pytest -q --randomly-seed=$(SEED)
 
 demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute, prints where the files are
 	$(OFFLINE) $(BIN)/python run.py
