@@ -47,7 +47,7 @@ def harness(cfg, data, tmp: Path) -> float:
     progress, records = Progress(), []
 
     def save():
-        checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x")
+        checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})
 
     start = time.perf_counter()
     train(model, data, opt, None, cfg.trainer, seed=0, device=torch.device("cpu"), progress=progress, record=records.append,
