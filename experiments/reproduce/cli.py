@@ -31,7 +31,8 @@ def parse(argv):
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
     which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
-    p.add_argument("--dry-run", action="store_true", help="list every run, what is finished, the commands and the compute estimate; launch nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list every run, what is finished, the commands and the compute estimate; launch nothing")
     p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm | slurm_cpu); default: the grid's")
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                    help="a SLURM setting (hydra.launcher.KEY) of every job, after the grid's `slurm:` resources; "

@@ -55,8 +55,9 @@ def failure_lines(runs, recorded: dict, root) -> list[str]:
         if run.status == "finished":
             continue
         j = run.job
-        what = (f"diverged: {run.error}" if run.status == "diverged"
-                else f"FAILED: {recorded.get(run.run_id) or ('interrupted (status running, resumes from its checkpoint)' if run.status == 'running' else 'no run record; see the sweep output above')}")
+        unrecorded = ("interrupted (status running, resumes from its checkpoint)" if run.status == "running"
+                      else "no run record; see the sweep output above")
+        what = f"diverged: {run.error}" if run.status == "diverged" else f"FAILED: {recorded.get(run.run_id) or unrecorded}"
         lines.append(f"  {j.stage}/{j.task}/{j.optimizer}/seed {j.seed}" + (f"/lr {j.lr:g}" if j.lr is not None else "")
                      + f" ({run.run_id}) {what}\n    rerun alone: python run.py {shlex.join([f'paths.root={root}', *j.args()])}")
     return lines

@@ -64,7 +64,8 @@ def write(records: list[dict], out: Path, stamp: str) -> list[Path]:
     as_json.write_text(json.dumps({"source": stamp, "selections": records}, indent=2) + "\n", encoding="utf-8")
     buffer = io.StringIO()
     fields = ["task", "optimizer", "grid_seed", "selection_metric", "lr_grid", "extensions", "val_loss_per_lr", "winner_lr",
-              "winner_run_id", "winner_at_grid_edge", "not_selected_because", "grid_runs", "grid_steps", "grid_wall_time_s", "grid_estimated"]
+              "winner_run_id", "winner_at_grid_edge", "not_selected_because", "grid_runs", "grid_steps", "grid_wall_time_s",
+              "grid_estimated"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     buffer.write(f"# {stamp}\n")
     writer.writeheader()
@@ -75,7 +76,8 @@ def write(records: list[dict], out: Path, stamp: str) -> list[Path]:
             "selection_metric": r["selection_metric"], "lr_grid": " ".join(f"{lr:g}" for lr in r["lr_grid"]),
             "extensions": " ".join(f"{lr:g}" for lr in r["extensions"]),
             "val_loss_per_lr": " ".join(_fmt(row) for row in r["grid_runs"]), "winner_lr": r["winner_lr"],
-            "winner_run_id": r["winner_run_id"], "winner_at_grid_edge": r["winner_at_grid_edge"], "not_selected_because": r["not_selected_because"] or "",
+            "winner_run_id": r["winner_run_id"], "winner_at_grid_edge": r["winner_at_grid_edge"],
+            "not_selected_because": r["not_selected_because"] or "",
             "grid_runs": cost["runs"], "grid_steps": cost["steps"], "grid_wall_time_s": round(cost["wall_time_s"], 2),
             "grid_estimated": f"{next(v for k, v in cost.items() if k.startswith('estimated_')):.4g} {_unit_of(cost)}"})
     as_csv = out / "tuning_selection.csv"

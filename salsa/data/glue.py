@@ -51,10 +51,13 @@ def load_glue(cfg, *, data_root: Path, download: bool, tokenizer, **_):
         absent = [c for c in [*cfg.text_fields, cfg.label_field] if c not in ds.column_names]
         if absent:
             raise UserError(f"GLUE {cfg.hub_config} {name} split lacks the column(s) {absent}; it has {ds.column_names}")
-    columns = lambda ds: ([str(t) for t in ds[f]] for f in cfg.text_fields)  # noqa: E731
+
+    def columns(ds):
+        return [[str(t) for t in ds[f]] for f in cfg.text_fields]
+
     splits = {}
     for name, ds in raw.items():
-        texts = list(columns(ds))
+        texts = columns(ds)
         splits[name] = (texts[0], texts[1] if len(texts) > 1 else None, ds[cfg.label_field])
     tok = build_tokenizer(tokenizer, [t for texts in columns(raw["train"]) for t in texts], data_root)
     return text_data(tok, splits, cfg.num_classes, cfg.max_length)

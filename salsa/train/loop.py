@@ -131,7 +131,10 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
     and each rank trains on its share."""
     eval_model = model if eval_model is None else eval_model
     bf16 = tcfg.precision == "bf16"
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()  # noqa: E731
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
     per_epoch = data.train.num_batches(tcfg.batch_size)
     total = min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch)
     splits = {"val": data.val, "test": data.test}

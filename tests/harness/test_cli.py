@@ -1,6 +1,5 @@
 """run.py as a user runs it (subprocesses): the default run, idempotence, --multirun and the clear errors."""
 import json
-import time
 from pathlib import Path
 
 from conftest import run_py
@@ -10,11 +9,9 @@ def summaries(root: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*/summary.json"))]
 
 
-def test_default_run_is_fast_prints_summary_and_is_idempotent(tmp_path):
-    start = time.perf_counter()
+def test_default_run_prints_summary_and_is_idempotent(tmp_path):
     first = run_py(f"paths.root={tmp_path}")
     assert first.returncode == 0, first.stderr
-    assert time.perf_counter() - start < 60
     [summary] = summaries(tmp_path)
     assert (summary["status"], summary["task"], summary["optimizer"]) == ("finished", "digits-mlp", "salsa_adam")
     run_dir = tmp_path / "runs" / summary["run_id"]

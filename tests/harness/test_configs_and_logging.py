@@ -64,7 +64,8 @@ def test_run_directory_contract_and_reproducibility(tmp_path):
     again, _, _ = run(small(tmp_path / "b", "optimizer=adam"))
     other_seed, _, _ = run(small(tmp_path / "c", "optimizer=adam", "seed=1"))
     assert again["metrics"] == summary["metrics"] and other_seed["metrics"] != summary["metrics"]
-    assert (summary["optimizer"], summary["baseline"], summary["lr"], summary["seed"], summary["task"]) == ("adam", "paper", 1e-3, 0, "digits-mlp")
+    assert (summary["optimizer"], summary["baseline"], summary["lr"], summary["seed"], summary["task"]) == \
+           ("adam", "paper", 1e-3, 0, "digits-mlp")
     assert summary["run_id"] == run_dir.name == summary["config_hash"][:12] and summary["schema"] == 1
     assert set(summary["metrics"]) == {"final_train_loss", "train_loss_running_mean", "val_loss_final", "val_acc_final",
                                        "val_loss_best", "val_acc_peak", "test_loss_final", "test_acc_final"}
