@@ -14,8 +14,8 @@ from .provenance import provenance
 from .selection import select_cells
 from .stats import cell_stats
 from .table import Table, to_csv
-from .train_loss import sensitivity
 from .tables import CLEAN_METRIC, METRICS, PAPER_METRIC, ci_table, complete_tasks, metric_table, summary_rows
+from .train_loss import sensitivity
 
 SHARED_PAPER_CSV = Path(__file__).resolve().parents[2] / "shared/reference/paper_table_final_train_loss.csv"
 PAPER_CSV_NAME = "paper_table_final_train_loss.csv"

@@ -22,8 +22,18 @@ from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loggers import LOGGERS
 from salsa.train.loop import Progress, train
 from salsa.train.optimizers import OPTIMIZERS, build_schedule
-from salsa.train.rundir import (MetricsLog, RunLock, StepLosses, config_hash, environment, move_aside, numerics,
-                                read_summary, warn, write_json)
+from salsa.train.rundir import (
+    MetricsLog,
+    RunLock,
+    StepLosses,
+    config_hash,
+    environment,
+    move_aside,
+    numerics,
+    read_summary,
+    warn,
+    write_json,
+)
 from salsa.train.schema import validate
 
 
