@@ -12,7 +12,16 @@ REPO = Path(__file__).resolve().parents[1]
 # offline: W&B and the HF hub by their switches; any other download through a proxy on a closed local port
 for name, value in {"WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}.items():
     os.environ.setdefault(name, value)
-os.environ.update(http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", no_proxy="127.0.0.1,localhost")
+GUARD = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1,localhost"}
+_BEFORE_GUARD = {name: os.environ.get(name) for name in GUARD}
+os.environ.update(GUARD)
+
+
+def network_environment() -> dict:
+    """os.environ without the download guard, for the opt-in tests that need the package index (the image build)."""
+    env = {name: value for name, value in os.environ.items() if name not in GUARD}
+    env.update({name: value for name, value in _BEFORE_GUARD.items() if value is not None})
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import network_environment
+
 REPO = Path(__file__).resolve().parents[2]
 BASE = "docker.io/library/python:3.11-slim-bookworm"
 pytestmark = pytest.mark.skipif(os.environ.get("SALSA_SLOW_IMAGE") != "1",
@@ -21,7 +23,9 @@ pytestmark = pytest.mark.skipif(os.environ.get("SALSA_SLOW_IMAGE") != "1",
 
 
 def sh(args: list[str], timeout_s: float = 1800, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, **kwargs)
+    """Without the tests' download guard: debootstrap and pip in the build need the package index (podman passes
+    the proxy variables into builds); the containers themselves run with --network=none."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=network_environment(), **kwargs)
 
 
 @pytest.fixture(scope="module")
