@@ -1,4 +1,5 @@
-"""Step time and peak memory of SaLSa, SLS, the authors' release and torch.optim.Adam on the same runs.
+"""Step time and peak memory of SaLSa, SLS, the authors' release, our re-implementations of the authors'
+classes (salsa.reference) and torch.optim.Adam on the same runs.
 
 Models on sklearn's digits (real data): an MLP, a small CNN (digits as 1x8x8 images) and a 4-layer
 transformer encoder (the 8 rows of a digit as 8 tokens). Each optimizer trains each model for
@@ -27,6 +28,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from salsa import SLS, SaLSa
+from salsa.reference import AdamSLS, SaLSA
 from experiments.overhead.release import load_release, release_closure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,10 @@ def make_steppers(release):
         "salsa": (lambda m: SaLSa(m.parameters(), model=m), lambda opt, f: opt.step(f), ours_counts),
         "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=1797 // BATCH),
                 lambda opt, f: opt.step(f), ours_counts),
+        # the paper's ADAM SaLSa (NLP setting, with the frequency rule) and the release class, as re-implemented
+        "reference_adam_sls": (lambda m: AdamSLS(m.parameters(), c=0.3, beta_s=0.99, speed_up=True, model=m),
+                               lambda opt, f: opt.step(f), ours_counts),
+        "reference_salsa": (lambda m: SaLSA(m.parameters(), model=m), lambda opt, f: opt.step(f), ours_counts),
         "release": (lambda m: release.SaLSA(m.parameters()), lambda opt, f: opt.step(release_closure(opt, f)),
                     lambda opt: (opt.state["n_forwards"], opt.state["n_backwards"])),
     }

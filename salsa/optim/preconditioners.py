@@ -3,7 +3,6 @@
 Adam: m, v as in Adam; P = diag(1 / (sqrt(v_hat) + eps)); d = P g; ||g||^2_P = sum g^2 / (sqrt(v_hat) + eps).
 SGD:  P = I; d = g; ||g||^2_P = ||g||^2 (squared).
 Both keep a first moment m (beta1 = betas[0]) for the steps taken without a search.
-`bias_offset=1` reproduces the authors' release, which bias-corrects with (1 - beta^(k+1)).
 """
 from __future__ import annotations
 
@@ -17,13 +16,11 @@ def _moment(state: dict, name: str, p: torch.Tensor) -> torch.Tensor:
 
 
 class AdamPreconditioner:
-    def __init__(self, betas: tuple[float, float], eps: float, bias_offset: int = 0):
+    def __init__(self, betas: tuple[float, float], eps: float):
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.bias_offset = bias_offset
 
     def _corrections(self, k: int) -> tuple[float, float]:
-        k = k + self.bias_offset
         return 1.0 - self.beta1**k, 1.0 - self.beta2**k
 
     def update_moments(self, states: list[dict], params: list[torch.Tensor]) -> None:
@@ -59,9 +56,8 @@ class AdamPreconditioner:
 
 
 class SGDPreconditioner:
-    def __init__(self, betas: tuple[float, float], eps: float, bias_offset: int = 0):
+    def __init__(self, betas: tuple[float, float], eps: float):
         self.beta1 = betas[0]
-        self.bias_offset = bias_offset
 
     def update_moments(self, states: list[dict], params: list[torch.Tensor]) -> None:
         if self.beta1 > 0:
@@ -75,7 +71,7 @@ class SGDPreconditioner:
     def momentum_step(self, states: list[dict], params: list[torch.Tensor], k: int, eta: float) -> None:
         """w <- w - eta * m_hat (plain SGD, w <- w - eta * g, when beta1 = 0)."""
         if self.beta1 > 0:
-            bc1 = 1.0 - self.beta1 ** (k + self.bias_offset)
+            bc1 = 1.0 - self.beta1**k
             torch._foreach_add_(params, [st["exp_avg"] for st in states], alpha=-eta / bc1)
         else:
             torch._foreach_add_(params, [p.grad for p in params], alpha=-eta)

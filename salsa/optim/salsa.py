@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from salsa.optim.base import LineSearchOptimizer
+from salsa.optim.base import GradientEvaluation, LineSearchOptimizer, SearchResult
 from salsa.optim.closure import Closure
 from salsa.optim.criteria import armijo_holds, ema, search_interval
 
@@ -38,8 +38,8 @@ class SaLSa(LineSearchOptimizer):
     the ranks (wrap the model in DDP so that gradients are too).
 
     weight_decay is decoupled (AdamW-style, eta in place of the learning rate), per parameter group.
-    ``reference_compat=True`` reproduces the numerics of the authors' salsa-optimizer 0.1.0; the
-    differences of the default are listed in docs/optimizers.md.
+    The authors' release class is :class:`salsa.reference.SaLSA`; the differences are listed in
+    docs/optimizers.md.
     """
 
     def __init__(
@@ -57,7 +57,6 @@ class SaLSa(LineSearchOptimizer):
         adaptive_frequency: bool = True,
         max_interval: float = 10,
         weight_decay: float = 0.0,
-        reference_compat: bool = False,
         model: nn.Module | None = None,
     ):
         if not 0.0 < c:
@@ -66,14 +65,11 @@ class SaLSa(LineSearchOptimizer):
             raise ValueError(f"beta3 and betas must lie in [0, 1), got beta3={beta3}, betas={betas}")
         if init_step_size <= 0 or growth < 1.0 or not 0.0 < backtrack < 1.0 or max_backtracks < 1:
             raise ValueError("need init_step_size > 0, growth >= 1, 0 < backtrack < 1 and max_backtracks >= 1")
-        if reference_compat and preconditioner != "adam":
-            raise ValueError("reference_compat=True exists for preconditioner='adam' only: the release has no SGD variant")
         defaults = dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay)
-        super().__init__(params, defaults, preconditioner, model, bias_offset=1 if reference_compat else 0)
+        super().__init__(params, defaults, preconditioner, model)
         self.c, self.beta3 = c, beta3
         self.growth, self.backtrack, self.max_backtracks = growth, backtrack, max_backtracks
         self.adaptive_frequency, self.max_interval = adaptive_frequency, max_interval
-        self.reference_compat = reference_compat
         # The step-size averages start at 1e-8 without bias correction, as in the release.
         self.line_search_state.update(
             step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=1e-8, eta_slow=1e-8, since_search=0
@@ -81,57 +77,48 @@ class SaLSa(LineSearchOptimizer):
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> torch.Tensor:
-        loss, loss_value, grad_sq, group_of, params, states = self._begin_step(closure)
+        ev = self._begin_step(closure)
         st = self.line_search_state
-        k = st["steps"]
         interval = search_interval(st["eta_fast"], st["eta_slow"], self.max_interval)
         st["since_search"] += 1
         eta = st["step_size"] * self.growth
-        if self.adaptive_frequency and k >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval:
-            self._momentum_step(group_of, params, states, k, eta)
-            self._record(loss_value, False, 0, True, h=st["h"], s=st["s"], interval=interval)
-            return loss
+        if self.adaptive_frequency and st["steps"] >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval:
+            self._momentum_step(ev, eta)
+            self._record(ev.loss_value, h=st["h"], s=st["s"], interval=interval)
+            return ev.loss
 
         st["since_search"] = 0
-        d, norm_p = self.preconditioner.direction(states, params, k, grad_sq)
+        d, norm_p = self.preconditioner.direction(ev.states, ev.params, st["steps"], ev.grad_sq)
         st["s"] = ema(st["s"], norm_p.item(), self.beta3)
-        trials, accepted = 0, True
-        if loss_value != 0.0 and st["s"] >= TINY:
-            eta, trials, accepted, at = self._search(closure, params, d, loss_value, eta)
-            self._decay(group_of, params, eta, d, at)
+        if ev.loss_value != 0.0 and st["s"] >= TINY:
+            search = self._search(closure, ev, d, eta)
+            eta, trials, accepted = search.eta, search.trials, search.accepted
         else:
-            eta = self._unchecked_step(group_of, states, params, k, eta)
+            # Nothing to search on: a momentum step at the last step size, which stays (the release
+            # takes it at the grown size and keeps the growth, so memorising runs diverge).
+            eta, trials, accepted = st["step_size"], 0, True
+            self._momentum_step(ev, eta)
         st["step_size"] = eta
         st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
         st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
-        self._record(loss_value, trials > 0, trials, accepted, h=st["h"], s=st["s"], interval=interval)
-        return loss
+        self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval)
+        return ev.loss
 
-    def _search(self, closure, params, d, loss_value, eta):
-        st = self.line_search_state
+    def _search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float) -> SearchResult:
+        """Backtrack on the smoothed test h_k >= c eta s_k; the accepted trial point is the step.
 
-        def accepts(decrease: float, eta: float) -> bool:
-            if self.reference_compat and decrease == 0.0:
-                return True  # the release accepts a zero decrease outright, leaving h as it was
-            return armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c)
-
-        eta, decrease, accepted, trials, at = self._backtrack(
-            closure, params, d, loss_value, eta, accepts, self.max_backtracks, self.backtrack
-        )
-        if accepted and not (self.reference_compat and decrease == 0.0):
-            st["h"] = ema(st["h"], decrease, self.beta3)
-        if not accepted and not self.reference_compat:
-            torch._foreach_add_(params, d, alpha=at)  # back to w_k: no step rather than the release's tiny last trial
-            at = 0.0
-        return eta, trials, accepted, at
-
-    def _unchecked_step(self, group_of, states, params, k, eta) -> float:
-        """Loss exactly 0 or s below TINY: nothing to search on; a momentum step, no Armijo check.
-
-        The release takes it at the grown step size and keeps the growth, so eta grows by `growth`
-        on every such step until the run diverges; by default eta stays where it was.
+        After max_backtracks failures the parameters go back to w_k (no step), not to the last trial.
         """
-        if not self.reference_compat:
-            eta = self.line_search_state["step_size"]
-        self._momentum_step(group_of, params, states, k, eta)
-        return eta
+        st = self.line_search_state
+        search = self._backtrack(
+            closure, ev, d, eta,
+            accepts=lambda decrease, eta: armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c),
+            max_backtracks=self.max_backtracks, factor=self.backtrack,
+        )
+        if search.accepted:
+            st["h"] = ema(st["h"], search.decrease, self.beta3)
+        else:
+            torch._foreach_add_(ev.params, d, alpha=search.offset)
+            search.offset = 0.0
+        self._decay(ev, search.eta, d, search.offset)
+        return search

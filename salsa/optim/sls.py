@@ -62,29 +62,28 @@ class SLS(LineSearchOptimizer):
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> torch.Tensor:
-        loss, loss_value, grad_sq, group_of, params, states = self._begin_step(closure)
+        ev = self._begin_step(closure)
         st = self.line_search_state
-        k = st["steps"]
         eta = self.reset(st["step_size"], self)
-        if grad_sq ** 0.5 < MIN_GRAD_NORM:
-            self._record(loss_value, False, 0, True, h=None, s=grad_sq)
-            return loss
+        if ev.grad_sq ** 0.5 < MIN_GRAD_NORM:
+            self._record(ev.loss_value, h=None, s=ev.grad_sq)
+            return ev.loss
 
-        d, norm_p = self.preconditioner.direction(states, params, k, grad_sq)
+        d, norm_p = self.preconditioner.direction(ev.states, ev.params, st["steps"], ev.grad_sq)
         s = norm_p.item()
-        eta, _, accepted, trials, at = self._backtrack(
-            closure, params, d, loss_value, eta,
-            lambda decrease, eta: armijo_holds(decrease, eta, s, self.c),
-            self.max_backtracks, self.beta_b,
+        search = self._backtrack(
+            closure, ev, d, eta,
+            accepts=lambda decrease, eta: armijo_holds(decrease, eta, s, self.c),
+            max_backtracks=self.max_backtracks, factor=self.beta_b,
         )
-        if not accepted:
-            torch._foreach_add_(params, d, alpha=at - FALLBACK_STEP)
-            self._decay(group_of, params, eta, d, FALLBACK_STEP)
+        if not search.accepted:
+            torch._foreach_add_(ev.params, d, alpha=search.offset - FALLBACK_STEP)
+            self._decay(ev, search.eta, d, FALLBACK_STEP)
         elif self.momentum_after_search:
-            torch._foreach_add_(params, d, alpha=at)  # back to w_k, then along the momentum direction
-            self._momentum_step(group_of, params, states, k, eta)
+            torch._foreach_add_(ev.params, d, alpha=search.offset)  # back to w_k, then along the momentum direction
+            self._momentum_step(ev, search.eta)
         else:
-            self._decay(group_of, params, eta, d, at)
-        st["step_size"] = eta
-        self._record(loss_value, True, trials, accepted, h=None, s=s)
-        return loss
+            self._decay(ev, search.eta, d, search.offset)
+        st["step_size"] = search.eta
+        self._record(ev.loss_value, trials=search.trials, accepted=search.accepted, h=None, s=s)
+        return ev.loss

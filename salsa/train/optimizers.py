@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from salsa.optim import SLS, ClosureOptimizer, SaLSa
+from salsa.reference import AdamSLS, SaLSA
 from salsa.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -29,6 +30,12 @@ for _name, _cls in {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd":
 
 for _name in ("salsa_adam", "salsa_sgd"):
     OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: SaLSa(params, model=model, **_kwargs(cfg)))
+
+# The paper's four line-search columns: the authors' AdamSLS; n_batches_per_epoch is the YAML's (their 500).
+for _name in ("paper_salsa_adam", "paper_salsa_sgd", "paper_sls_adam", "paper_sls_sgd"):
+    OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: AdamSLS(params, model=model, **_kwargs(cfg)))
+
+OPTIMIZERS.register("release_salsa", lambda cfg, params, model, steps_per_epoch: SaLSA(params, model=model, **_kwargs(cfg)))
 
 for _name in ("sls_adam", "sls_sgd"):
     OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: SLS(

@@ -99,3 +99,13 @@ def test_wandb_offline_mirror_lives_in_the_run_dir_without_the_key(tmp_path, mon
         assert not path.is_file() or b"local-test-key-0123456789abcdef01234567" not in path.read_bytes()
     assert summary["run_id"] == run_dir.name  # the logger does not change the run id
     assert run(small(tmp_path, "trainer.epochs=1"))[1] == run_dir
+
+
+@pytest.mark.parametrize("optimizer", ["paper_salsa_adam", "paper_salsa_sgd", "paper_sls_adam", "paper_sls_sgd",
+                                       "release_salsa"])
+def test_the_authors_classes_train_through_the_harness(tmp_path, optimizer):
+    summary, run_dir, _ = run(small(tmp_path, f"optimizer={optimizer}"))
+    steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in steps if r["kind"] == "step"]
+    assert summary["status"] == "finished" and summary["totals"]["line_searches"] > 0
+    assert summary["metrics"]["final_train_loss"] < steps[0]["loss"]  # it trained

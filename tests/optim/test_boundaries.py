@@ -1,11 +1,11 @@
-"""`from salsa import SaLSa, SLS` needs torch only: no Hydra, transformers, wandb or the harness."""
+"""`from salsa import SaLSa, SLS` and `salsa.reference` need torch only: no Hydra, transformers, wandb or the harness."""
 import subprocess
 import sys
 
 
 def test_importing_the_optimizers_loads_no_harness_dependency():
     code = (
-        "import sys; from salsa import SaLSa, SLS, ClosureOptimizer; "
+        "import sys; from salsa import SaLSa, SLS, ClosureOptimizer; from salsa.reference import AdamSLS, SaLSA; "
         "heavy = [m for m in ('hydra', 'omegaconf', 'transformers', 'wandb', 'datasets', 'salsa.train', 'salsa.data') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )

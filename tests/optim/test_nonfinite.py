@@ -4,9 +4,10 @@ import torch
 from torch import nn
 
 from salsa import SLS, NonFiniteError, SaLSa
+from salsa.reference import AdamSLS, SaLSA
 from tests.optim.helpers import batches, make_mlp, train
 
-OPTIMIZERS = {"salsa": SaLSa, "sls": SLS}
+OPTIMIZERS = {"salsa": SaLSa, "sls": SLS, "reference_adam_sls": AdamSLS, "reference_salsa": SaLSA}
 
 
 def snapshot(model, opt):

@@ -1,42 +1,151 @@
-"""reference_compat=True reproduces the authors' salsa-optimizer 0.1.0 on a deterministic model."""
+"""salsa.reference follows the authors' classes from the salsa-optimizer 0.1.0 wheel, and our SLS equals the
+reference AdamSLS where the two share an algorithm (the paper's ADAM SLS column)."""
+import contextlib
+import io
+
+import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from salsa import SaLSa
-from experiments.overhead.release import release_closure
+from experiments.overhead.release import adam_sls_step, release_closure
+from salsa import SLS
+from salsa.reference import AdamSLS, SaLSA
 from tests.optim.helpers import load_release_or_skip
 
-STEPS = 400
+STEPS = 300
+SCALAR = dict(base_opt="scalar", gv_option="scalar")
+# The table's four line-search columns (../shared/reference/PAPER_RUNS.md), ADAM SaLSa with and without
+# speed_up (NLP / images), and the SGD columns from a large initial step so that they backtrack.
+ADAM_SLS_SETTINGS = {
+    "adam_salsa_nlp": dict(c=0.3, beta_s=0.99, speed_up=True),
+    "adam_salsa_images": dict(c=0.3, beta_s=0.99),
+    "sgd_salsa": dict(c=0.3, beta_s=0.99, **SCALAR),
+    "adam_sls": dict(c=0.1, smooth=False),
+    "sgd_sls": dict(c=0.1, smooth=False, **SCALAR),
+    "sgd_salsa_backtracking": dict(c=0.3, beta_s=0.99, init_step_size=3.0, **SCALAR),
+    "sgd_sls_backtracking": dict(c=0.1, smooth=False, init_step_size=3.0, **SCALAR),
+}
+SALSA_SETTINGS = {"defaults": {}, "use_mv": dict(use_mv=True)}
 
 
-def digits_mlp():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))
-
-
-def test_matches_the_release_for_400_steps(tmp_path):
-    release = load_release_or_skip(tmp_path)
+def digits(dtype=torch.float32):
     features, labels = load_digits(return_X_y=True)
-    x_all = torch.tensor(features / 16.0, dtype=torch.float32)
-    y_all = torch.tensor(labels)
-    ours_model, theirs_model = digits_mlp(), digits_mlp()
-    ours = SaLSa(ours_model.parameters(), reference_compat=True)
-    theirs = release.SaLSA(theirs_model.parameters())
-    g = torch.Generator().manual_seed(1)
-    ours_sizes, theirs_sizes = [], []
-    for _ in range(STEPS):
-        index = torch.randint(0, len(x_all), (64,), generator=g)
-        x, y = x_all[index], y_all[index]
-        ours.step(lambda: nn.functional.cross_entropy(ours_model(x), y))
-        theirs.step(release_closure(theirs, lambda: nn.functional.cross_entropy(theirs_model(x), y)))
-        ours_sizes.append(ours.step_size)
-        theirs_sizes.append(float(theirs.step_size))
+    return torch.tensor(features / 16.0, dtype=dtype), torch.tensor(labels)
 
-    searches = ours.totals()["line_searches"]
-    assert 30 < searches < STEPS  # the frequency rule was exercised both ways
+
+def digits_mlp(dtype=torch.float32):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10)).to(dtype)
+
+
+def batches(x_all, y_all, steps=STEPS):
+    g = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        index = torch.randint(0, len(x_all), (64,), generator=g)
+        yield x_all[index], y_all[index]
+
+
+def follow(ours_model, ours, theirs_model, theirs_step):
+    """Train both side by side; returns the deviation max over steps and tensors of max|a-b| / max|b|,
+    and both step-size trajectories."""
+    x_all, y_all = digits()
+    worst, ours_sizes, theirs_sizes = 0.0, [], []
+    for x, y in batches(x_all, y_all):
+        ours.step(lambda: nn.functional.cross_entropy(ours_model(x), y))
+        with contextlib.redirect_stdout(io.StringIO()):  # the authors' classes print on some steps
+            theirs_sizes.append(theirs_step(lambda: nn.functional.cross_entropy(theirs_model(x), y)))
+        ours_sizes.append(ours.step_size)
+        for a, b in zip(ours_model.parameters(), theirs_model.parameters()):
+            worst = max(worst, ((a - b).abs().max() / b.abs().max()).item())
+    return worst, ours_sizes, theirs_sizes
+
+
+# The issue's bound: 1e-6 relative. Measured here: 0.0 (bitwise) in every setting, since the reference
+# classes repeat the authors' operations in their order; the bound leaves room for BLAS kernels whose
+# rounding depends on memory alignment on other machines. Equal step sizes and forward counts check that
+# every accept/reject decision was the same.
+BOUND = 1e-6
+
+
+@pytest.mark.parametrize("setting", sorted(ADAM_SLS_SETTINGS))
+def test_adam_sls_follows_the_authors_class(setting, tmp_path):
+    release = load_release_or_skip(tmp_path)
+    kwargs = ADAM_SLS_SETTINGS[setting]
+    ours_model, theirs_model = digits_mlp(), digits_mlp()
+    ours = AdamSLS(ours_model.parameters(), **kwargs)
+    theirs = release.AdamSLS([list(theirs_model.parameters())], **kwargs)
+
+    def theirs_step(loss_fn):
+        adam_sls_step(theirs, loss_fn)
+        return theirs.state["step_sizes"][0]
+
+    worst, ours_sizes, theirs_sizes = follow(ours_model, ours, theirs_model, theirs_step)
+    assert worst <= BOUND
+    assert ours_sizes == theirs_sizes
     assert ours.totals()["forwards"] == theirs.state["n_forwards"]
-    torch.testing.assert_close(torch.tensor(ours_sizes), torch.tensor(theirs_sizes), rtol=1e-5, atol=0)
-    for a, b in zip(ours_model.parameters(), theirs_model.parameters()):  # measured: 1.3e-6 and 4.9e-6
-        assert ((a - b).norm() / b.norm()).item() < 1e-5
-        assert ((a - b).abs().max() / b.abs().max()).item() < 1e-5
+    searches = ours.totals()["line_searches"]
+    assert searches < STEPS if kwargs.get("speed_up") else searches == STEPS
+    if "backtracking" in setting:
+        assert ours.totals()["backtracks"] > 20
+
+
+@pytest.mark.parametrize("setting", sorted(SALSA_SETTINGS))
+def test_salsa_follows_the_release_class(setting, tmp_path):
+    release = load_release_or_skip(tmp_path)
+    ours_model, theirs_model = digits_mlp(), digits_mlp()
+    ours = SaLSA(ours_model.parameters(), **SALSA_SETTINGS[setting])
+    theirs = release.SaLSA(theirs_model.parameters(), **SALSA_SETTINGS[setting])
+
+    def theirs_step(loss_fn):
+        theirs.step(release_closure(theirs, loss_fn))
+        return float(theirs.step_size)
+
+    worst, ours_sizes, theirs_sizes = follow(ours_model, ours, theirs_model, theirs_step)
+    assert worst <= BOUND
+    assert ours_sizes == theirs_sizes
+    assert ours.totals()["forwards"] == theirs.state["n_forwards"]
+    assert 30 < ours.totals()["line_searches"] < STEPS and ours.totals()["backtracks"] > 20
+
+
+def test_sls_equals_the_reference_adam_sls_step_by_step():
+    """SLS(preconditioner="adam") is the paper's ADAM SLS column, computed with foreach kernels and without
+    a copy of w_k. From the same state, every step makes the same decisions and lands within the rounding
+    of one step of the reference: each parameter is reached by at most `trials + 1` moves along d and one
+    momentum step, each add rounding by at most eps * (|w| + |move|), and the momentum step's factors
+    (1/bc1, P, m) are rounded in another order (a few eps relative); so |fast - ref| <= (trials + 8) eps
+    (|w_k| + eta |d_max|) elementwise, with |d_max| the larger of |P g| and |P m_hat|."""
+    x_all, y_all = digits()
+    ref_model, fast_model = digits_mlp(), digits_mlp()
+    ref = AdamSLS(ref_model.parameters(), c=0.1, smooth=False, init_step_size=1.0)
+    fast = SLS(fast_model.parameters(), preconditioner="adam", c=0.1, init_step_size=1.0, max_backtracks=200)
+    eps = torch.finfo(torch.float32).eps
+    backtracks = 0
+    for x, y in batches(x_all, y_all, steps=100):
+        for p, q in zip(fast_model.parameters(), ref_model.parameters()):  # start from the reference's state
+            p.data.copy_(q)
+            if q in ref.state and "gv" in ref.state[q]:
+                fast.state[p]["exp_avg"], fast.state[p]["exp_avg_sq"] = ref.state[q]["mv"].clone(), ref.state[q]["gv"].clone()
+        fast.line_search_state.update(step_size=ref.step_size, steps=ref.line_search_state["steps"])
+        w_k = [q.detach().clone() for q in ref_model.parameters()]
+        ref.step(lambda: nn.functional.cross_entropy(ref_model(x), y))
+        fast.step(lambda: nn.functional.cross_entropy(fast_model(x), y))
+        trials = ref.last_step_stats()["forwards"] - 1
+        backtracks += trials - 1
+        assert fast.step_size == ref.step_size and fast.last_step_stats()["forwards"] == trials + 1
+        k, beta = ref.line_search_state["steps"], ref.beta
+        for p, q, w in zip(fast_model.parameters(), ref_model.parameters(), w_k):
+            st = ref.state[q]
+            precond = 1.0 / ((st["gv"] / (1 - beta**k)).sqrt() + 1e-8)
+            d_max = torch.maximum((precond * q.grad).abs(), (precond * st["mv"] / (1 - 0.9**k)).abs())
+            bound = (trials + 8) * eps * (w.abs() + ref.step_size * d_max)
+            assert ((p - q).abs() <= bound).all()
+    assert backtracks > 10  # the searches did backtrack
+
+
+def test_clear_errors_for_settings_the_table_did_not_use():
+    params = list(digits_mlp().parameters())
+    with pytest.raises(ValueError, match="adam/per_param"):
+        AdamSLS(params, base_opt="scalar")
+    with pytest.raises(ValueError, match="one group"):
+        SaLSA([{"params": params[:2]}, {"params": params[2:]}])

@@ -112,7 +112,5 @@ def test_clear_errors_for_protocol_mistakes():
         opt.step(lambda: nn.functional.cross_entropy(model(x), y).item())
     with pytest.raises(ValueError, match="preconditioner"):
         SaLSa(model.parameters(), preconditioner="lion")
-    with pytest.raises(ValueError, match="reference_compat"):
-        SaLSa(model.parameters(), preconditioner="sgd", reference_compat=True)
     with pytest.raises(ValueError, match="not saved by SaLSa"):
         opt.load_state_dict(torch.optim.Adam(model.parameters()).state_dict())

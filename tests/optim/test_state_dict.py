@@ -5,12 +5,15 @@ import pytest
 import torch
 
 from salsa import SLS, SaLSa
+from salsa.reference import AdamSLS, SaLSA
 from tests.optim.helpers import batches, make_mlp, train
 
 OPTIMIZERS = {
     "salsa_adam": lambda m: SaLSa(m.parameters(), model=m, weight_decay=0.01),
     "salsa_sgd": lambda m: SaLSa(m.parameters(), model=m, preconditioner="sgd"),
     "sls_adam": lambda m: SLS(m.parameters(), model=m, preconditioner="adam", n_batches_per_epoch=10),
+    "reference_adam_sls": lambda m: AdamSLS(m.parameters(), model=m, c=0.3, beta_s=0.99, speed_up=True),
+    "reference_salsa": lambda m: SaLSA(m.parameters(), model=m),
 }
 
 
