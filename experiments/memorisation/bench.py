@@ -3,7 +3,8 @@
 A run collapses when its loss, once below 1e-3, rises above 1e-2 again. The report lists per case and
 optimizer the seeds, the collapses, the NonFiniteErrors, the step of the first loss below 1e-3, the largest
 loss after it, forwards per step; figures: loss and step size over steps (every seed), forwards per step
-(a moving average) of the optimizers over the run.
+(a moving average) of the optimizers over the run. Runs already recorded under --traces (same
+--steps-past) are read back, so the report can gather runs made by several invocations.
 
     python -m experiments.memorisation.bench            # writes results/memorisation/
 """
@@ -30,24 +31,32 @@ ZERO, COLLAPSE = 1e-3, 1e-2
 
 
 def one_run(case_name: str, optimizer: str, seed: int, steps_past: int, traces: Path) -> dict:
-    torch.set_num_threads(1)
-    case = make_case(case_name, seed)
-    with tempfile.TemporaryDirectory() as folder:
-        build, step = OPTIMIZERS[optimizer](Path(folder))
-        opt = build(case.model)
-        started = time.perf_counter()
-        trace = train(case, opt, step, steps_past, zero=ZERO)
-        seconds = time.perf_counter() - started
-    a = trace.arrays()
-    np.savez_compressed(traces / f"{case_name}-{optimizer}-{seed}.npz", **a)
+    """Trains one run and saves its step records, or reads them back where a finished run left them."""
+    path = traces / f"{case_name}-{optimizer}-{seed}.npz"
+    if not path.exists() or "steps_past" in (saved := np.load(path)) and int(saved["steps_past"]) != steps_past:
+        torch.set_num_threads(1)
+        case = make_case(case_name, seed)
+        with tempfile.TemporaryDirectory() as folder:
+            build, step = OPTIMIZERS[optimizer](Path(folder))
+            opt = build(case.model)
+            started = time.perf_counter()
+            trace = train(case, opt, step, steps_past, zero=ZERO)
+            seconds = time.perf_counter() - started
+        np.savez_compressed(path, seconds=seconds, error=trace.error, steps_past=steps_past, **trace.arrays())
+    return summary(case_name, optimizer, seed, np.load(path))
+
+
+def summary(case_name: str, optimizer: str, seed: int, a) -> dict:
     loss = a["loss"]
+    error = str(a["error"]) if "error" in a else ""
     below = np.flatnonzero(loss < ZERO)
     first = int(below[0]) if len(below) else None
     after = loss[first:] if first is not None else loss[:0]
-    return dict(case=case_name, optimizer=optimizer, seed=seed, steps=len(loss), seconds=seconds, first_below=first,
+    return dict(case=case_name, optimizer=optimizer, seed=seed, steps=len(loss),
+                seconds=float(a["seconds"]) if "seconds" in a else float("nan"), first_below=first,
                 max_after=float(after.max()) if len(after) else float("nan"),
-                collapsed=bool(len(after) and (after > COLLAPSE).any() or trace.error),
-                final=float(loss[-100:].max()), error=trace.error,
+                collapsed=bool(len(after) and (after > COLLAPSE).any() or error),
+                final=float(loss[-100:].max()), error=error,
                 forwards_per_step=float(a["forwards"].mean()),
                 forwards_per_step_past=float(a["forwards"][first:].mean()) if first is not None else float("nan"))
 
@@ -146,7 +155,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each on one thread)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "memorisation")
     parser.add_argument("--traces", type=Path, default=ROOT / "outputs" / "memorisation",
-                        help="per-run step records (.npz), read back for the figures")
+                        help="per-run step records (.npz): a run whose file exists is read back, not trained again")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.traces.mkdir(parents=True, exist_ok=True)
