@@ -47,14 +47,15 @@ bench-memorisation: install ## SaLSa (new and old default), the release and the 
 # the old default), run.py multiruns into outputs/ablations, then analysis.variants -> results/ablations.
 ABLATION_TASKS := experiment=cpu_tier_digits_mlp,cpu_tier_mnist1d_mlp,cpu_tier_mnist5k_mlp,cpu_tier_rotten_tomatoes_bow
 ABLATION_SEEDS ?= 0,1,2,3,4
+ABLATION_ROOT ?= outputs/ablations
 ABLATION_RUN = OMP_NUM_THREADS=1 $(OFFLINE) TOKENIZERS_PARALLELISM=false nice -n 10 $(BIN)/python run.py --multirun \
-	hydra/launcher=local hydra.launcher.n_jobs=2 paths.root=outputs/ablations $(ABLATION_TASKS) optimizer=salsa_adam seed=$(ABLATION_SEEDS)
+	hydra/launcher=local hydra.launcher.n_jobs=2 paths.root=$(ABLATION_ROOT) $(ABLATION_TASKS) optimizer=salsa_adam seed=$(ABLATION_SEEDS)
 ablations: install ## beta3, c, frequency rule on/off, old vs new default on the CPU tier -> results/ablations
-	$(ABLATION_RUN) hydra.sweep.dir=outputs/ablations/sweeps/beta3 optimizer.beta3=0.9,0.99,0.999
-	$(ABLATION_RUN) hydra.sweep.dir=outputs/ablations/sweeps/c optimizer.c=0.1,0.5
-	$(ABLATION_RUN) hydra.sweep.dir=outputs/ablations/sweeps/frequency optimizer.adaptive_frequency=false
-	$(ABLATION_RUN) hydra.sweep.dir=outputs/ablations/sweeps/old optimizer.resolution_aware=false optimizer.debiased_frequency=false
-	$(BIN)/python -m analysis.variants --root outputs/ablations/runs --out results/ablations \
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/beta3 optimizer.beta3=0.9,0.99,0.999
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/c optimizer.c=0.1,0.5
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/frequency optimizer.adaptive_frequency=false
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/old optimizer.resolution_aware=false optimizer.debiased_frequency=false
+	$(BIN)/python -m analysis.variants --root $(ABLATION_ROOT)/runs --out results/ablations \
 	  --keys beta3 c adaptive_frequency resolution_aware debiased_frequency \
 	  --baseline "beta3=0.99 c=0.3 adaptive_frequency=True resolution_aware=True debiased_frequency=True"
 
