@@ -74,6 +74,9 @@ def make_steppers(release):
         "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step,
                  lambda opt: (opt.state_dict()["state"][0]["step"].item(),) * 2),
         "salsa": (lambda m: SaLSa(m.parameters(), model=m), lambda opt, f: opt.step(f), ours_counts),
+        # the default before issue 9
+        "salsa_old": (lambda m: SaLSa(m.parameters(), model=m, resolution_aware=False, debiased_frequency=False),
+                      lambda opt, f: opt.step(f), ours_counts),
         "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=1797 // BATCH),
                 lambda opt, f: opt.step(f), ours_counts),
         # the paper's ADAM SaLSa (NLP setting, with the frequency rule) and the release class, as re-implemented
