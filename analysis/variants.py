@@ -51,8 +51,8 @@ def table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
             common = mine.index.intersection(base.index)
             acc = scipy_stats.ttest_rel(mine.loc[common, "val_acc_final"], base.loc[common, "val_acc_final"]) \
                 if len(common) >= 2 and np.ptp(mine.loc[common, "val_acc_final"] - base.loc[common, "val_acc_final"]) > 0 else None
-            low_l, high_l = t_interval(base["final_train_loss"])
-            low_a, high_a = t_interval(base["val_acc_final"])
+            _, high_l = t_interval(base["final_train_loss"])
+            low_a, _ = t_interval(base["val_acc_final"])
             row.update(
                 loss_ratio_geomean=loss_test["ratio_geomean"], loss_p=loss_test["p_value"],
                 acc_diff=float((mine.loc[common, "val_acc_final"] - base.loc[common, "val_acc_final"]).mean()),
