@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from salsa.optim.criteria import armijo_holds, ema, search_interval, resolution
+from salsa.optim.criteria import armijo_holds, ema, resolution, search_interval
 
 
 def test_ema_weights_previous_by_beta():
