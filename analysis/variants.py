@@ -21,6 +21,7 @@ from scipy import stats as scipy_stats
 
 from .collect import collect_runs
 from .stats import paired_log_ttest, t_interval
+from .table import Table, to_markdown
 
 
 def variant_of(run_dir: str, keys: list[str]) -> str:
@@ -64,12 +65,17 @@ def table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(frame: pd.DataFrame, command: str) -> str:
-    shown = frame.copy()
+def markdown(frame: pd.DataFrame, command: str, baseline: str) -> str:
+    shown = frame.set_index("task").fillna("").astype(object)
     for column in shown.columns:
-        if shown[column].dtype == float:
-            shown[column] = shown[column].map(lambda v: f"{v:.4g}")
-    return f"Command: `{command}`\n\n" + shown.to_markdown(index=False) + "\n"
+        if frame[column].dtype == float:
+            shown[column] = [f"{v:.4g}" if v != "" else "" for v in shown[column]]
+    notes = [f"Baseline of the paired tests: {baseline}. Means with 95% t-intervals over seeds; loss_ratio_geomean and "
+             "loss_p: paired t-test on log final training loss (analysis/stats.py); acc_diff, acc_p: paired t-test on "
+             "the final validation accuracy; *_in_ci_or_better: the variant's mean lies in the baseline's interval "
+             "or beyond it on the better side."]
+    table = Table("variants", "Optimizer variants side by side", shown, frame, notes=notes)
+    return to_markdown(table, f"python -m analysis.variants {command}")
 
 
 def figure(runs: pd.DataFrame, out: Path) -> Path:
@@ -113,8 +119,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     frame = table(runs, args.baseline)
     frame.to_csv(args.out / "variants.csv", index=False)
-    command = "python -m analysis.variants " + " ".join(f'"{a}"' if " " in a else a for a in (argv or sys.argv[1:]))
-    (args.out / "variants.md").write_text(markdown(frame, command), encoding="utf-8")
+    command = " ".join(f'"{a}"' if " " in a else a for a in (argv or sys.argv[1:]))
+    (args.out / "variants.md").write_text(markdown(frame, command, args.baseline), encoding="utf-8")
     figure(runs, args.out)
     print((args.out / "variants.md").read_text())
     return 0
