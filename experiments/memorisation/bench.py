@@ -153,6 +153,8 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps-past", type=int, default=20_000)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each on one thread)")
+    parser.add_argument("--recorded-only", action="store_true",
+                        help="train nothing: report the runs of the selection that --traces already holds")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "memorisation")
     parser.add_argument("--traces", type=Path, default=ROOT / "outputs" / "memorisation",
                         help="per-run step records (.npz): a run whose file exists is read back, not trained again")
@@ -161,6 +163,8 @@ def main():
     args.traces.mkdir(parents=True, exist_ok=True)
     started = time.time()
     runs = [(c, o, s) for c in args.cases for o in args.optimizers for s in args.seeds]
+    if args.recorded_only:
+        runs = [(c, o, s) for c, o, s in runs if (args.traces / f"{c}-{o}-{s}.npz").exists()]
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(one_run, c, o, s, args.steps_past, args.traces) for c, o, s in runs]
         rows = []
