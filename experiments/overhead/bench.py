@@ -179,6 +179,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--optimizers", nargs="+", help="a subset of the optimizers (adam and salsa are always in)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "overhead.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -191,6 +192,8 @@ def main():
         steppers = make_steppers(release)
         if release is None:
             del steppers["release"]
+        if args.optimizers:
+            steppers = {n: v for n, v in steppers.items() if n in {"adam", "salsa", *args.optimizers}}
         features, labels = load_digits(return_X_y=True)
         x_all = torch.tensor(features / 16.0, dtype=torch.float32)
         y_all = torch.tensor(labels)
