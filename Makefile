@@ -59,11 +59,11 @@ ablations: install ## beta3, c, frequency rule on/off, old vs new default on the
 	  --keys beta3 c adaptive_frequency resolution_aware debiased_frequency \
 	  --baseline "beta3=0.99 c=0.3 adaptive_frequency=True resolution_aware=True debiased_frequency=True"
 
-reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1 lists runs, what is done, the compute estimate; LAUNCHER=slurm submits to SLURM
-	$(BIN)/python -m experiments.reproduce --tier paper $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER))
+reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1 lists runs, what is done, the compute estimate; LAUNCHER=slurm submits to SLURM; ARGS=... more options
+	$(BIN)/python -m experiments.reproduce --tier paper $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
 
-reproduce-cpu: install ## the CPU tier: 4 offline tasks x 6 optimizers x 5 seeds + tuned baselines (<= 20 min on 2 cores) -> results/reproduce-cpu
-	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m experiments.reproduce --tier cpu $(if $(DRY_RUN),--dry-run)
+reproduce-cpu: install ## the CPU tier: 4 offline tasks x 6 optimizers x 5 seeds + tuned baselines (<= 20 min on 2 cores) -> results/reproduce-cpu; LAUNCHER=slurm, ARGS=... as for reproduce; GRID=file instead of the tier
+	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m experiments.reproduce $(if $(GRID),--grid $(GRID),--tier cpu) $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
 
 tables: install ## the paper's tables and plots from the run directories under outputs/runs -> results/
 	$(BIN)/python -m analysis --root outputs/runs --out results

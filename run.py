@@ -30,16 +30,21 @@ OmegaConf.register_new_resolver("writable_dir", writable_dir)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
+    from salsa.train.schema import validate
 
     try:
+        validate(cfg)  # before torch is imported: a bad value costs a second
+        from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
         summary, run_dir, trained = run(cfg)
     except UserError as e:
         where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         print(f"error{where}: {e}", file=sys.stderr)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the launcher records this job as failed and runs the rest of the sweep
-        sys.exit(2)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM before training started: nothing half-written
+        print("error: interrupted before training started", file=sys.stderr)
+        sys.exit(128 + (e.args[0] if e.args else 2))
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prints the summary
         return
     m, t = summary["metrics"], summary["totals"]

@@ -38,10 +38,12 @@ def parse(argv):
 
 def build_tables(runs, planned: int, paper_table):
     """Every table, in memory: nothing is written until all of them exist."""
-    finished = runs[runs["status"] == "finished"]
+    finished = runs[runs["refused"] == ""]
     if finished.empty:
+        refused = sorted(set(runs.loc[runs["status"] == "finished", "refused"]))
         raise AnalysisError(f"no finished runs among {len(runs)} runs (statuses: "
-                            f"{', '.join(sorted(set(map(str, runs['status']))))}); nothing written")
+                            f"{', '.join(sorted(set(map(str, runs['status']))))})"
+                            f"{'; finished but refused: ' + '; '.join(refused) if refused else ''}; nothing written")
     cells, record = select_cells(finished)
     tasks, columns = sorted(cells["task"].unique()), ordered_columns(cells["column"].unique())
     absent = [c for c in COLUMN_ORDER if c not in columns]

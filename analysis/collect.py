@@ -10,7 +10,8 @@ from .names import column_name
 REQUIRED = ("schema", "status", "run_id", "config_hash", "task", "dataset", "model", "optimizer",
             "baseline", "lr", "seed", "metrics", "totals")
 TEXT_FIELDS = ("run_dir", "run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
-               "baseline", "column")
+               "baseline", "column", "refused")
+CELL = ("task", "optimizer", "baseline", "lr", "seed")  # one run per cell and seed; two configs there are ambiguous
 IDENTITY = ("run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
             "baseline", "lr", "seed", "epochs")
 CURVE_FIELDS = ("run_id", "task", "column", "seed", "kind", "step", "epoch", "split", "loss", "acc", "step_size",
@@ -66,7 +67,28 @@ def collect_runs(roots: list[Path]) -> pd.DataFrame:
     runs["seed"] = runs["seed"].astype("Int64")
     # The same config seen twice (e.g. a local root and a W&B download): keep one copy, a finished one first.
     runs = runs.sort_values("status", key=lambda s: s != "finished", kind="stable")
-    return runs.drop_duplicates("run_id").sort_values(["task", "column", "seed", "run_id"]).reset_index(drop=True)
+    runs = runs.drop_duplicates("run_id").sort_values(["task", "column", "seed", "run_id"]).reset_index(drop=True)
+    runs["refused"] = refusals(runs)
+    return runs
+
+
+def refusals(runs: pd.DataFrame) -> pd.Series:
+    """Why a run must not be averaged ("" for the runs that may): not finished, zero training steps (untrained
+    metrics), or one of several runs of one (task, optimizer, baseline, lr, seed) whose configs differ elsewhere
+    (none of them is refused in favour of another: the choice is the user's)."""
+    reasons = pd.Series("", index=runs.index, dtype=object)
+    for i, run in runs.iterrows():
+        if run["status"] != "finished":
+            reasons[i] = f"run {run['status']}" + (f": {run['error']}" if isinstance(run["error"], str) else "")
+        elif not run.get("steps", 0) > 0:
+            reasons[i] = "0 training steps: its metrics are those of the untrained model"
+    valid = runs[reasons == ""]
+    for _, same in valid.groupby(list(CELL), dropna=False):
+        for i in same.index if len(same) > 1 else []:
+            others = ", ".join(r for r in same["run_id"] if r != runs.at[i, "run_id"])
+            reasons[i] = (f"duplicate: runs {others} have the same task, optimizer, lr and seed but another config; "
+                          "keep one of their run directories")
+    return reasons
 
 
 def read_metrics(path: Path) -> list[dict]:

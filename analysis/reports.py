@@ -8,23 +8,23 @@ from .tables import fmt
 
 
 def missing_cells(cell_stats: pd.DataFrame, runs: pd.DataFrame) -> Table:
-    """Every cell with fewer seeds than planned (or duplicate seeds), and every run that did not finish."""
+    """Every cell with fewer seeds than planned (or duplicate seeds), and every run refused (not finished, zero
+    steps, a duplicate) with the reason."""
     short = cell_stats[cell_stats["flagged"] | (cell_stats["duplicate_seeds"] != "")]
-    unfinished = runs[runs["status"] != "finished"]
+    unfinished = runs[runs["refused"] != ""]
     rows = [{"task": r.task, "column": r.column, "problem": f"{r.n}/{r.planned} seeds" +
              (f"; duplicate seeds {r.duplicate_seeds} (averaged per seed)" if r.duplicate_seeds else ""),
              "seeds": r.seeds, "run_id": ""} for r in short.itertuples()]
-    rows += [{"task": r.task, "column": r.column, "problem": f"run {r.status}" +
-              (f": {r.error}" if isinstance(r.error, str) else "") + " (not averaged)",
+    rows += [{"task": r.task, "column": r.column, "problem": f"{r.refused} (not averaged)",
               "seeds": "" if pd.isna(r.seed) else str(r.seed), "run_id": r.run_id}
              for r in unfinished.itertuples()]
     data = pd.DataFrame(rows, columns=["task", "column", "problem", "seeds", "run_id"])
     display = data.set_index("task") if len(data) else frame(
         {"column": ["—"], "problem": ["none: every cell has its planned seeds"], "seeds": [""], "run_id": [""]},
         ["—"], "task")
-    notes = [f"{len(short)} cells short of their planned seeds; {len(unfinished)} runs not finished "
-             "(reported here, left out of every mean)."]
-    return Table("missing_cells", "Missing cells and unfinished runs", display, data, notes=notes)
+    notes = [f"{len(short)} cells short of their planned seeds; {len(unfinished)} runs refused: not finished, "
+             "0 training steps or duplicates (reported here, left out of every mean)."]
+    return Table("missing_cells", "Missing cells and refused runs", display, data, notes=notes)
 
 
 def paired_comparison(cells: pd.DataFrame, cell_stats: pd.DataFrame, metric: str = "final_train_loss") -> Table:

@@ -1,5 +1,11 @@
 """SaLSa and SLS line-search optimizers (``from salsa import SaLSa, SLS``) and the benchmark harness."""
-from salsa.optim import SLS, ClosureOptimizer, NonFiniteError, SaLSa
-
 __all__ = ["SaLSa", "SLS", "ClosureOptimizer", "NonFiniteError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """The optimizers load torch on first use, so that run.py can reject a bad config before importing it."""
+    if name in __all__:
+        from salsa import optim
+        return getattr(optim, name)
+    raise AttributeError(f"module 'salsa' has no attribute {name!r}")

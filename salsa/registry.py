@@ -7,7 +7,9 @@ T = TypeVar("T")
 
 
 class UserError(Exception):
-    """Bad input from the user (config, data, paths): run.py prints the message, no traceback, and exits 2."""
+    """Bad input from the user (config, data, paths) or a fault the user must fix (full disk): run.py prints the
+    message, no traceback, and exits with exit_code."""
+    exit_code = 2
 
 
 class Registry(Generic[T]):

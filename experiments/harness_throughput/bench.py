@@ -46,7 +46,7 @@ def harness(cfg, data, tmp: Path) -> float:
     model = fresh_model(cfg, data)
     opt = OPTIMIZERS["adam"](cfg.optimizer, model.parameters(), model, data.train.num_batches(cfg.trainer.batch_size))
     progress, records = Progress(), []
-    save = lambda: checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x")  # noqa: E731
+    save = lambda: checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})  # noqa: E731
     start = time.perf_counter()
     train(model, data, opt, None, cfg.trainer, seed=0, device=torch.device("cpu"), progress=progress, record=records.append, checkpoint=save)
     return time.perf_counter() - start

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import os
 import subprocess
 import sys
 import time
@@ -31,7 +32,10 @@ def parse(argv):
     which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
     which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
     p.add_argument("--dry-run", action="store_true", help="list every run, what is finished, the commands and the compute estimate; launch nothing")
-    p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm); default: the grid's")
+    p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm | slurm_cpu); default: the grid's")
+    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SLURM setting (hydra.launcher.KEY) of every job, after the grid's `slurm:` resources; "
+                        "repeatable: --slurm partition=cpu --slurm timeout_min=60 (conf/hydra/launcher/slurm.yaml)")
     p.add_argument("--jobs", type=int, help="parallel local jobs (hydra.launcher.n_jobs); default: the grid's")
     p.add_argument("--root", type=Path, help="paths.root of the runs (default: the grid's)")
     p.add_argument("--out", type=Path, help="where the selection, the report and the tables go (default: the grid's)")
@@ -40,9 +44,27 @@ def parse(argv):
 
 
 def stamp(argv) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:         # no git (the image): the commit it was built from
+        commit = os.environ.get("SALSA_GIT_COMMIT", "")[:7]
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"python -m experiments.reproduce {' '.join(argv)} ({when}, git {commit or 'unknown'})"
+
+
+def slurm_settings(grid, pairs: list[str], launcher: str) -> dict:
+    """The grid's `slurm:` settings, then --slurm KEY=VALUE's; checked against the launcher's keys."""
+    if pairs and not launch.is_slurm(launcher):
+        raise SweepError(f"--slurm sets a SLURM launcher's resources, but the launcher is '{launcher}': add --launcher slurm")
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise SweepError(f"--slurm takes KEY=VALUE (a hydra.launcher setting, e.g. partition=cpu), got {bad[0]!r}")
+    settings = {**grid.slurm, **dict(p.split("=", 1) for p in pairs)}
+    known = launch.slurm_keys()
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SweepError(f"unknown SLURM setting(s) {', '.join(unknown)}; the settings are: {', '.join(sorted(known))}")
+    return settings
 
 
 def awaiting_selection(grid, records, tune_runs) -> list[tuple]:
@@ -62,18 +84,27 @@ def display(args: list[str]) -> str:
 
 
 class Sweep:
-    def __init__(self, grid, launcher: str, jobs):
-        self.grid, self.launcher, self.jobs, self.recorded, self.launched = grid, launcher, jobs, {}, 0
+    def __init__(self, grid, launcher: str, jobs, slurm: dict):
+        self.grid, self.launcher, self.jobs, self.slurm, self.recorded, self.launched = grid, launcher, jobs, slurm, {}, 0
 
     def commands(self, stage: str, runs) -> list[list[str]]:
         todo = [r.job.args() for r in runs if r.status not in ("finished", "diverged")]
-        return [launch.command(block, self.grid, launch.sweep_dir(self.grid, stage, i), self.launcher, self.jobs)
+        return [launch.command(block, self.grid, launch.sweep_dir(self.grid, stage, i), self.launcher, self.jobs, self.slurm)
                 for i, block in enumerate(cartesian_blocks(todo))]
 
     def launch(self, stage: str, runs) -> None:
-        for args in self.commands(stage, runs):
+        """The stage's blocks: on SLURM all submitted at once (each multirun only waits for its array), locally
+        one after another (each uses every worker)."""
+        commands = self.commands(stage, runs)
+        together = launch.is_slurm(self.launcher)
+        started = []
+        for args in commands:
             print(f"\n== {stage}: {display(args)}", flush=True)
-            launch.run(args, self.grid)
+            started.append(launch.start(args, self.grid))
+            if not together:
+                started[-1].wait()
+        for process, args in zip(started, commands):
+            process.wait()
             self.launched += 1
             self.recorded.update(read_failures(Path(next(a for a in args if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])))
         for run in runs:
@@ -107,7 +138,7 @@ def reproduce(argv) -> int:
     launcher = args.launcher or grid.launcher
     if not (REPO / "conf" / "hydra" / "launcher" / f"{launcher}.yaml").exists():
         raise SweepError(f"unknown launcher '{launcher}': the options are conf/hydra/launcher/*.yaml (local, slurm)")
-    sweep = Sweep(grid, launcher, args.jobs if args.jobs is not None else grid.jobs)
+    sweep = Sweep(grid, launcher, args.jobs if args.jobs is not None else grid.jobs, slurm_settings(grid, args.slurm, launcher))
     started = time.perf_counter()
     with Composer(grid.root.resolve()) as composer:
         main_runs = plan(grid, J.main_jobs(grid), composer)
@@ -125,7 +156,7 @@ def reproduce(argv) -> int:
         stages["tuned"] = tuned_runs = plan(grid, J.tuned_jobs(grid, selection.winners(records)), composer)
         sweep.launch("tuned", tuned_runs)
     everything = [r for runs in stages.values() for r in runs]
-    problems = report.failure_lines(everything, sweep.recorded)
+    problems = report.failure_lines(everything, sweep.recorded, shown(grid.root.resolve()))
     failed = [r for r in everything if r.status not in ("finished", "diverged")]
     unselected = [r for r in records if r["winner_lr"] is None]
     analysis_status = 0 if args.no_analysis else analyse(grid)

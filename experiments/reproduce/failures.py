@@ -7,7 +7,8 @@ multirun that uses these launchers, whoever starts it.
   launcher raises the first failure only after the whole sweep has run. run.py raises its UserError under
   --multirun (a sys.exit would abort the whole joblib Parallel call, cancelling the other jobs).
 - on_job_end writes failure.json (run id, overrides, error) into the failed job's Hydra output directory;
-  experiments.reproduce reads them back for its failure report.
+  experiments.reproduce reads them back for its failure report. The SLURM launcher (slurm.py) writes the same
+  record for a job that SLURM ended before it could run to its end (cancelled, out of memory, a failed node).
 """
 from __future__ import annotations
 
@@ -29,14 +30,17 @@ class SweepFailures(Callback):
             return
         error = job_return._return_value
         message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-        out = Path(config.hydra.runtime.output_dir)
-        try:
-            from salsa.train.rundir import config_hash, write_json
-            out.mkdir(parents=True, exist_ok=True)
-            write_json(out / FAILURE_FILE, {"run_id": config_hash(job_return.cfg)[:12],
-                                            "overrides": list(job_return.overrides or []), "error": message})
-        except Exception as e:  # noqa: BLE001 - the report then says only what summary.json says
-            print(f"warning: could not record the failure of {out}: {e}", file=sys.stderr)
+        record_failure(Path(config.hydra.runtime.output_dir), job_return.cfg, job_return.overrides, message)
+
+
+def record_failure(out: Path, cfg, overrides, message: str) -> None:
+    """failure.json (run id, overrides, error) in a failed job's Hydra output directory."""
+    try:
+        from salsa.train.rundir import config_hash, write_json
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / FAILURE_FILE, {"run_id": config_hash(cfg)[:12], "overrides": list(overrides or []), "error": message})
+    except Exception as e:  # noqa: BLE001 - the report then says only what summary.json says
+        print(f"warning: could not record the failure of {out}: {e}", file=sys.stderr)
 
 
 def read_failures(sweep_dir: Path) -> dict:

@@ -41,6 +41,7 @@ class Grid:
     optimizer_cost: dict
     tasks: dict = field(default_factory=dict)   # name -> Task
     env: dict = field(default_factory=dict)     # environment of the launched multiruns
+    slurm: dict = field(default_factory=dict)   # hydra.launcher settings of its SLURM launches (resources)
 
 
 def tiers() -> list[str]:
@@ -118,6 +119,9 @@ def load_file(path: Path) -> Grid:
     if used - set(cost):
         raise SweepError(f"{where}: optimizer_cost lacks {', '.join(sorted(used - set(cost)))}")
     tuning = _need(raw, "tuning", dict, where)
+    slurm = raw.get("slurm") or {}
+    if not isinstance(slurm, dict):
+        raise SweepError(f"{where}: 'slurm' must be a mapping of hydra.launcher setting -> value, e.g. {{gpus_per_node: 0}}")
     if tuning.get("metric") != SELECTION_METRIC:
         raise SweepError(f"{where}: tuning.metric must be {SELECTION_METRIC} (the validation loss analysis/selection.py "
                          f"selects on; never a test metric), got {tuning.get('metric')!r}")
@@ -126,4 +130,5 @@ def load_file(path: Path) -> Grid:
                 tuning_seed=_need(tuning, "seed", int, f"{where}: tuning"),
                 tuning_metric=_need(tuning, "metric", str, f"{where}: tuning"),
                 compute_unit=_need(raw, "compute_unit", str, where), optimizer_cost=dict(cost),
-                tasks=grid_tasks, env={k: str(v) for k, v in (raw.get("env") or {}).items()})
+                tasks=grid_tasks, env={k: str(v) for k, v in (raw.get("env") or {}).items()},
+                slurm={k: str(v) for k, v in slurm.items()})

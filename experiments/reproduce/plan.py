@@ -45,8 +45,9 @@ class PlannedRun:
             self.summary = None
         state = (self.summary or {}).get("status")
         # run.py writes "failed" only when the loss or a gradient became NaN/Inf (NonFiniteError): the run
-        # diverged, a result that repeats identically, so it is terminal. Crashes leave "running".
-        self.status = {"finished": "finished", "failed": "diverged", "running": "running"}.get(state, "missing")
+        # diverged, a result that repeats identically, so it is terminal. Crashes leave "running" or "interrupted".
+        self.status = {"finished": "finished", "failed": "diverged", "running": "running",
+                       "interrupted": "running"}.get(state, "missing")
         self.error = (self.summary or {}).get("error")
         return self
 

@@ -1,6 +1,7 @@
 """What a sweep will do (the dry run) and what it did (the failure report): plain text, also as markdown."""
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 
 STATUS_WORD = {"finished": "done", "diverged": "diverged", "running": "resume", "missing": "to run"}
@@ -46,8 +47,9 @@ def tuning_cost_lines(grid, tune_runs, main_runs) -> list[str]:
     return lines
 
 
-def failure_lines(runs, recorded: dict) -> list[str]:
-    """Runs that did not finish after the launch: diverged ones (NaN/Inf, a result) and failed ones."""
+def failure_lines(runs, recorded: dict, root) -> list[str]:
+    """Runs that did not finish after the launch: diverged ones (NaN/Inf, a result) and failed ones, each with the
+    command that reruns it alone (in the repository root, into the sweep's paths.root), quoted for the shell."""
     lines = []
     for run in runs:
         if run.status == "finished":
@@ -56,5 +58,5 @@ def failure_lines(runs, recorded: dict) -> list[str]:
         what = (f"diverged: {run.error}" if run.status == "diverged"
                 else f"FAILED: {recorded.get(run.run_id) or ('interrupted (status running, resumes from its checkpoint)' if run.status == 'running' else 'no run record; see the sweep output above')}")
         lines.append(f"  {j.stage}/{j.task}/{j.optimizer}/seed {j.seed}" + (f"/lr {j.lr:g}" if j.lr is not None else "")
-                     + f" ({run.run_id}) {what}\n    rerun alone: python run.py {' '.join(j.args())}")
+                     + f" ({run.run_id}) {what}\n    rerun alone: python run.py {shlex.join([f'paths.root={root}', *j.args()])}")
     return lines

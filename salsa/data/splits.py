@@ -94,7 +94,7 @@ class Data:
 
     def take(self, n: int | None) -> "Data":
         """At most n examples per split (smoke tests)."""
-        if not n:
+        if n is None:
             return self
         cut = lambda s: None if s is None else (s.take(n) if len(s) > n else s)  # noqa: E731
         return Data(cut(self.train), cut(self.val), cut(self.test), self.kind, self.num_classes,

@@ -3,7 +3,8 @@ Only tensors and plain containers, so it loads with torch.load(weights_only=True
 
 Under torchrun rank 0 writes it (the replicas are identical) with every rank's RNG state under "rng_ranks";
 each rank reads it back (so paths.runs must be storage that every node sees) and takes its own RNG state
-when the world size is the same, else rank 0's."""
+when the world size is the same, else rank 0's (a changed world size is a numerics change: see check_numerics).
+A checkpoint that cannot be read is moved aside by the runner (Damaged), never deleted."""
 from __future__ import annotations
 
 import os
@@ -14,14 +15,23 @@ import torch
 from salsa.registry import UserError
 from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loop import Progress
+from salsa.train.rundir import RECORDED_ONLY
+
+KEYS = ("config_hash", "model", "optimizer", "schedule", "rng", "progress")
+
+
+class Damaged(Exception):
+    """The checkpoint file cannot be read back (truncated, garbage, not written by this harness)."""
 
 
 def _rng() -> dict:
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []}
 
 
-def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: str, ranks: Ranks = SINGLE) -> None:
-    """`model` is the bare module (not the DDP wrapper). Every rank calls it; rank 0 writes."""
+def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: str, numerics: dict,
+         ranks: Ranks = SINGLE) -> None:
+    """`model` is the bare module (not the DDP wrapper). Every rank calls it; rank 0 writes (an OSError such as
+    a full disk leaves the previous checkpoint and no temporary file)."""
     rngs = ranks.gather(_rng())
     if not ranks.main:
         return
@@ -32,18 +42,56 @@ def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: s
         "schedule": None if schedule is None else schedule.state_dict(),
         "rng": rngs[0],
         "progress": progress.state_dict(),
+        "numerics": numerics,
     }
     if ranks.active:
         state["rng_ranks"] = rngs
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:  # a Python file: a write error is an OSError with its errno (ENOSPC)
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def load(path: Path, *, model, opt, schedule, config_hash: str, device, ranks: Ranks = SINGLE) -> Progress:
-    state = torch.load(path, map_location=device, weights_only=True)
+def read(path: Path, device) -> dict:
+    """The checkpoint's contents; Damaged when they cannot be read (its reason leaves out torch's advice to
+    load with weights_only=False, which a checkpoint of ours never needs)."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except OSError:
+        raise
+    except Exception as e:
+        reason = "empty or truncated" if isinstance(e, EOFError) else f"unreadable: {type(e).__name__}"
+        raise Damaged(f"{reason}, size {path.stat().st_size} bytes") from None
+    missing = [key for key in KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise Damaged(f"not a checkpoint of this harness: no {', '.join(missing)}")
+    return state
+
+
+def check_numerics(path: Path, saved: dict | None, now: dict, *, allow: bool) -> list[str]:
+    """The numerics settings that differ between the checkpoint and this process ("name: saved -> now");
+    a UserError unless allow (trainer.allow_numerics_change=true). Checkpoints without a record pass."""
+    changes = [f"{key}: {saved.get(key)} -> {now.get(key)}" for key in sorted(set(saved or {}) | set(now))
+               if saved is not None and key not in RECORDED_ONLY and saved.get(key) != now.get(key)]
+    if changes and not allow:
+        raise UserError(f"{path} was written with other numerics settings ({'; '.join(changes)}): resuming would mix "
+                        "them in one run. Resume with the checkpoint's settings (e.g. the same OMP_NUM_THREADS), or "
+                        "accept the change with trainer.allow_numerics_change=true (it is recorded in summary.json)")
+    return changes
+
+
+def restore(state: dict, path: Path, *, model, opt, schedule, config_hash: str, numerics: dict,
+            allow_numerics_change: bool, ranks: Ranks = SINGLE) -> Progress:
+    """Loads a checkpoint read by `read` into the model, optimizer, schedule and RNG; the loop's Progress."""
     if state["config_hash"] != config_hash:
         raise UserError(f"{path} belongs to another config (hash {state['config_hash'][:12]}); move it away and run again")
+    changes = check_numerics(path, state.get("numerics"), numerics, allow=allow_numerics_change)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     if schedule is not None:
@@ -53,4 +101,7 @@ def load(path: Path, *, model, opt, schedule, config_hash: str, device, ranks: R
     torch.set_rng_state(rng["cpu"].cpu())
     if rng["cuda"]:
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-    return Progress(**state["progress"])
+    progress = Progress(**{"records": None, **state["progress"]})  # None: a checkpoint from before records were counted
+    if changes:
+        progress.numerics_changes.append({"step": progress.step, "changes": changes})
+    return progress

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,9 +25,28 @@ class Progress:
     loss_sum: float = 0.0                         # sum of the per-step mini-batch losses
     wall_time_s: float = 0.0
     evals: list = field(default_factory=list)     # {"step", "epoch", "split", "loss", "acc"}
+    records: int | None = 0                       # lines written to metrics.jsonl (None: not counted)
+    numerics_changes: list = field(default_factory=list)  # {"step", "changes"} of resumes allowed to change them
 
     def state_dict(self) -> dict:
         return asdict(self)
+
+
+class KillSwitch:
+    """Test hook, tests/harness/test_kill_points.py: SALSA_TEST_KILL_AT=<phase>:<n>[:<SIGNAL>] sends this process
+    SIGKILL (or SIGTERM, SIGINT, ...) the n-th time the loop passes <phase>: "step" (after an optimizer step,
+    before its record), "save" (after a checkpoint), "eval" (after an evaluation's records), "final" (after the
+    final record). Unset, it does nothing."""
+
+    def __init__(self, spec: str | None):
+        phase, n, name = (spec.split(":") + ["SIGKILL"])[:3] if spec else ("", 0, "SIGKILL")
+        self.phase, self.left, self.signal = phase, int(n), getattr(signal, name)
+
+    def __call__(self, phase: str) -> None:
+        if phase == self.phase:
+            self.left -= 1
+            if self.left == 0:
+                os.kill(os.getpid(), self.signal)
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -74,6 +95,16 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
     per_epoch = data.train.num_batches(tcfg.batch_size)
     total = min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch)
     splits = {"val": data.val, "test": data.test}
+    kill_switch = KillSwitch(os.environ.get("SALSA_TEST_KILL_AT"))
+
+    def log(r):
+        record(r)
+        progress.records = None if progress.records is None else progress.records + 1
+
+    def save():
+        checkpoint()
+        kill_switch("save")
+
     bar = tqdm(total=total, initial=progress.step, disable=not (ranks.main and sys.stderr.isatty()), unit="step")
 
     def evaluate_all():
@@ -81,12 +112,13 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
             if split is not None:
                 loss, acc = evaluate(eval_model, split, tcfg.eval_batch_size, device, autocast, ranks)
                 progress.evals.append(dict(step=progress.step, epoch=progress.epoch, split=name, loss=loss, acc=acc))
-                record({"kind": "eval", **progress.evals[-1]})
+                log({"kind": "eval", **progress.evals[-1]})
+        kill_switch("eval")
 
     model.train()
     last_saved = time.monotonic()
     while progress.step < total:
-        started = time.perf_counter()
+        started, every = time.perf_counter(), False
         for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
                                        rank=ranks.rank, world_size=ranks.world_size):
             x, y = to_device(x, device), to_device(y, device)
@@ -108,32 +140,36 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
                 schedule.step()
             stats = opt.last_step_stats()
             progress.step, progress.batch, progress.loss_sum = progress.step + 1, progress.batch + 1, progress.loss_sum + stats["loss"]
+            kill_switch("step")
             if not bar.disable:
                 bar.update()
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", step_size=f"{stats['step_size']:.3g}", refresh=False)
             if progress.step % tcfg.log_every == 0:
-                record({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
-                        **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
-                        "step_time_s": step_time, "samples_per_s": rows / step_time})
-            if progress.step == total:
-                break
-            if tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0:
+                log({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
+                     **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
+                     "step_time_s": step_time, "samples_per_s": rows / step_time})
+            every = tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0
+            if progress.step == total or progress.batch == per_epoch:
+                break  # the epoch's end saves after its evaluation
+            if every:
                 progress.wall_time_s += time.perf_counter() - started
                 started = time.perf_counter()
-                checkpoint()
+                save()
                 last_saved = time.monotonic()
         if progress.batch == per_epoch:
             progress.epoch, progress.batch = progress.epoch + 1, 0
             evaluate_all()
         progress.wall_time_s += time.perf_counter() - started
-        # at the end of an epoch only when checkpoint_interval_s has passed (tiny epochs would spend their time
-        # saving); rank 0's clock decides, since every rank takes part in a checkpoint
-        if progress.step == total or ranks.from_main(time.monotonic() - last_saved >= tcfg.checkpoint_interval_s):
-            checkpoint()
+        # at the end of an epoch on checkpoint_every's steps, else only when checkpoint_interval_s has passed (tiny
+        # epochs would spend their time saving); rank 0's clock decides, since every rank takes part in a checkpoint
+        if (progress.step == total or every
+                or ranks.from_main(time.monotonic() - last_saved >= tcfg.checkpoint_interval_s)):
+            save()
             last_saved = time.monotonic()
     bar.close()
     if not progress.evals or progress.evals[-1]["step"] != progress.step:
         evaluate_all()
     final_train_loss, _ = evaluate(eval_model, data.train, tcfg.eval_batch_size, device, autocast, ranks)
-    record({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
+    log({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
+    kill_switch("final")
     return final_train_loss

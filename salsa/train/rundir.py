@@ -1,20 +1,28 @@
-"""The run directory (docs/run-directory.md): its id, atomic JSON, the metrics log, the environment record."""
+"""The run directory (docs/run-directory.md): its id, its lock, atomic JSON, damaged files moved aside, the metrics
+log, the environment and numerics record."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
+from salsa.registry import UserError
+
 # Config keys that cannot change the numbers of a run, so they do not enter its id.
-NOT_HASHED = ("paths", "logger", "download")
+NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change")
+# Recorded in env.numerics but not compared on resume: their effect is torch_threads, which is compared.
+RECORDED_ONLY = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "scikit-learn", "transformers",
              "datasets", "tokenizers", "mnist1d", "mlxtend", "wandb")
 
@@ -22,22 +30,85 @@ VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "scikit
 def config_hash(cfg) -> str:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for key in NOT_HASHED:
-        resolved.pop(key, None)
+        *parents, leaf = key.split(".")
+        node = resolved
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(leaf, None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
 def write_json(path: Path, obj) -> None:
     """Atomic: a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, allow_nan=False)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def move_aside(path: Path) -> Path:
+    """Renames a damaged file to <name>.corrupt.<n> (the first free n): kept for a person to look at, never deleted."""
+    n = 1
+    while (aside := path.with_name(f"{path.name}.corrupt.{n}")).exists():
+        n += 1
+    os.replace(path, aside)
+    return aside
+
+
+def read_summary(path: Path) -> dict | None:
+    """summary.json, or None when there is none; a damaged one is moved aside (the run then writes a new one)."""
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(summary, dict) and "status" in summary else "not a summary: no status"
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        problem = f"not valid JSON: {e}"
+    if problem is None:
+        return summary
+    aside = move_aside(path)
+    warn(f"{path} is damaged ({problem}); moved aside to {aside.name}. The run goes on from its checkpoint "
+         "(or from the start) and writes a new summary.json; delete the .corrupt file when you no longer need it.")
+    return None
+
+
+class RunLock:
+    """One owner per run directory: an flock on <run dir>/.lock. The kernel releases it when the process ends, so a
+    killed run leaves no stale lock; the file names the last owner for the message a second command prints."""
+
+    def __init__(self, run_dir: Path):
+        self.path, self.file = run_dir / ".lock", None
+
+    def acquire(self) -> None:
+        f = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            f.close()
+            raise UserError(f"run directory {self.path.parent} is in use by {owner} (same config and seed); wait for "
+                            "it to finish (then this command has nothing to do) or stop that process and run again") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now().isoformat(timespec='seconds')}\n")
         f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        self.file = f
 
-
-def read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 class MetricsLog:
@@ -46,9 +117,10 @@ class MetricsLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def keep_until(self, step: int) -> None:
-        """Drop the records written after `step` (the last checkpoint) so a resumed run appends exactly
-        what an uninterrupted one would have written; a torn last line goes too."""
+    def keep_until(self, step: int, records: int | None) -> None:
+        """Keep the first `records` lines (those written before the last checkpoint) so a resumed run appends
+        exactly what an uninterrupted one would have written (checkpoints without that count: the records up
+        to `step`); a torn last line goes too."""
         if not self.path.exists():
             return
         kept = []
@@ -57,7 +129,7 @@ class MetricsLog:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 break
-            if record["step"] > step or record["kind"] == "final":
+            if len(kept) == records or (records is None and (record["step"] > step or record["kind"] == "final")):
                 break
             kept.append(line + "\n")
         tmp = self.path.with_name(".metrics.jsonl.tmp")
@@ -76,6 +148,21 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def numerics(device: torch.device, *, precision: str, world_size: int) -> dict:
+    """The settings outside the config that can change a run's numbers (kernels, summation order): recorded in
+    summary.json and in every checkpoint, compared when a run resumes (checkpoint.check_numerics)."""
+    settings = {
+        "torch": str(torch.__version__), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(), "precision": precision, "world_size": world_size,
+    }
+    if device.type == "cuda":
+        settings.update(cudnn_deterministic=torch.backends.cudnn.deterministic, cudnn_benchmark=torch.backends.cudnn.benchmark,
+                        cudnn_allow_tf32=torch.backends.cudnn.allow_tf32)
+    return {**settings, **{name: os.environ.get(name) for name in RECORDED_ONLY}}
 
 
 def environment(device: torch.device) -> dict:

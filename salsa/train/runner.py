@@ -1,7 +1,12 @@
 """Builds a run from the composed config and owns its run directory: skip, resume, train, summarise."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import resource
+import signal
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,7 +22,9 @@ from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loggers import LOGGERS
 from salsa.train.loop import Progress, train
 from salsa.train.optimizers import OPTIMIZERS, build_schedule
-from salsa.train.rundir import MetricsLog, config_hash, environment, read_json, write_json
+from salsa.train.rundir import (MetricsLog, RunLock, config_hash, environment, move_aside, numerics, read_summary, warn,
+                                write_json)
+from salsa.train.schema import validate
 
 
 def check_compatible(cfg) -> None:
@@ -30,6 +37,26 @@ def check_compatible(cfg) -> None:
     if cfg.trainer.grad_clip and "schedule" not in cfg.optimizer:
         raise UserError(f"trainer.grad_clip works with the torch baselines (adam, adamw, sgd) only: {cfg.optimizer.name} "
                         "calls backward inside its step, where the harness cannot clip. Leave trainer.grad_clip=null.")
+
+
+def check_optimizer(cfg) -> None:
+    """The optimizer's constructor checks its own arguments (for library users); its ValueError or TypeError
+    becomes the harness's one-line error here, before anything is written."""
+    probe = torch.nn.Parameter(torch.zeros(1))
+    try:
+        OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, [probe], None, 1)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"optimizer={cfg.optimizer.name}: {e}; fix the optimizer.* values "
+                        f"(conf/optimizer/{cfg.optimizer.name}.yaml lists them)") from None
+
+
+def check_splits(cfg, data) -> None:
+    """An empty split would divide by zero in the loop or in evaluation."""
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        if split is not None and len(split) == 0:
+            raise UserError(f"the {name} split of dataset={cfg.dataset.name} is empty: check dataset.val_fraction, "
+                            "dataset.test_fraction and the files under paths.data")
 
 
 def prepare_run_dir(cfg) -> tuple[Path, str]:
@@ -65,29 +92,97 @@ def _on_rank0(ranks: Ranks, work, *, then_others: bool = False):
     return work() if then_others and not ranks.main else result
 
 
-def _open_run_dir(cfg, ranks: Ranks) -> tuple[Path, str, dict | None, bool]:
-    """Rank 0 prepares the run directory; every rank learns its previous summary and whether to resume."""
-    def claim():
-        run_dir, _ = prepare_run_dir(cfg)
-        previous = read_json(run_dir / "summary.json")
-        if not (previous and previous["status"] == "finished") and not (run_dir / "config.yaml").exists():
-            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        return previous, (run_dir / "checkpoint.pt").exists()
+class Interrupted(UserError):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM); its summary says "interrupted" and the same command resumes."""
 
-    full_hash = config_hash(cfg)
-    previous, resume = _on_rank0(ranks, claim)
-    return Path(cfg.paths.runs) / full_hash[:12], full_hash, previous, resume
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
-def _resume(path: Path, ranks: Ranks, **state) -> Progress:
-    """Every rank loads the checkpoint rank 0 found, and they agree on the step (or all stop with the reason)."""
-    progress, error = Progress(), None
+class Fault(UserError):
+    """The machine refused (a full disk, an I/O error): a clear message and exit 1, no traceback."""
+    exit_code = 1
+
+
+def fault(error: OSError, run_dir: Path) -> Fault:
+    where = error.filename or run_dir
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return Fault(f"the disk is full: no space left to write {where}. Free space (or choose paths.root on another "
+                     "disk), then run the same command again: it resumes from the last checkpoint")
+    return Fault(f"{error.strerror or error} ({where}); fix that, then run the same command again: it resumes from the "
+                 "last checkpoint")
+
+
+def _claim(cfg, run_dir: Path, lock: RunLock) -> tuple[dict | None, bool, bool]:
+    """Rank 0: (previous summary, whether to resume, whether the directory is new). A finished run is left as it
+    is; otherwise this process takes the lock and writes config.yaml."""
+    prepare_run_dir(cfg)
+    previous = read_summary(run_dir / "summary.json")
+    if previous and previous["status"] == "finished":
+        return previous, False, False
+    lock.acquire()
+    previous = read_summary(run_dir / "summary.json")  # as the owner now
+    fresh = not any((run_dir / name).exists() for name in ("summary.json", "metrics.jsonl", "checkpoint.pt"))
+    if not (run_dir / "config.yaml").exists():
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return previous, (run_dir / "checkpoint.pt").exists(), fresh
+
+
+@contextlib.contextmanager
+def _clean_failed_start(run_dir: Path, *, fresh: bool, lock: RunLock):
+    """A run that fails before its first summary leaves no directory holding only config.yaml behind."""
     try:
-        progress = checkpoint.load(path, ranks=ranks, **state)
-    except UserError as e:
-        error = str(e)
+        yield
+    except BaseException:
+        if fresh and lock.file is not None:
+            (run_dir / "config.yaml").unlink(missing_ok=True)
+            lock.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM (a scheduler or `kill` asking the run to stop) interrupts the loop like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(signum)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _resume(path: Path, ranks: Ranks, device, **restore) -> Progress:
+    """Every rank reads the checkpoint rank 0 found, and they agree on the step (or all stop with the reason).
+    A damaged checkpoint is moved aside (rank 0) and the run starts again from step 0."""
+    state, error, damage = None, None, None
+    try:
+        state = checkpoint.read(path, device)
+    except checkpoint.Damaged as e:
+        damage = str(e)
     except OSError as e:
         error = f"cannot read {path} ({e}); under torchrun on several nodes paths.runs must be storage that every node sees"
+    ranks.agree(error)
+    damages = [d for d in ranks.gather(damage) if d]
+    if damages:
+        if ranks.main:
+            aside = move_aside(path)
+            warn(f"{path} is damaged ({damages[0]}); moved aside to {aside.name}. The run starts again from step 0; "
+                 "delete the .corrupt file when you no longer need it.")
+        ranks.barrier()
+        return Progress()
+    progress = Progress()
+    try:
+        progress = checkpoint.restore(state, path, ranks=ranks, **restore)
+    except UserError as e:
+        error = str(e)
     ranks.agree(error)
     steps = ranks.gather(progress.step)
     ranks.agree(None if len(set(steps)) == 1 else f"the ranks read different checkpoints (steps {steps}) from {path}")
@@ -100,10 +195,11 @@ def _peak_memory(device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # process peak RSS (Linux reports KiB)
 
 
-def summarise(cfg, run_id, full_hash, status, progress: Progress, totals, final_train_loss, device, error=None,
-              ranks: Ranks = SINGLE) -> dict:
+def summarise(cfg, run_id, full_hash, status, progress: Progress, totals, final_train_loss, device, numerics: dict,
+              error=None, ranks: Ranks = SINGLE, collective: bool = True) -> dict:
     """The summary.json of docs/run-directory.md. Under torchrun every rank calls it (peak memory is the
-    maximum over the ranks); the metrics are already all-reduced and the totals count global batches."""
+    maximum over the ranks) unless not collective (a failure on one rank); the metrics are already all-reduced
+    and the totals count global batches."""
     def last(split, key, best=None):
         values = [e[key] for e in progress.evals if e["split"] == split]
         return (best(values) if best else values[-1]) if values else None
@@ -121,26 +217,118 @@ def summarise(cfg, run_id, full_hash, status, progress: Progress, totals, final_
             "test_loss_final": last("test", "loss"), "test_acc_final": last("test", "acc"),
         },
         "totals": {**totals, "wall_time_s": progress.wall_time_s,
-                   "peak_memory_bytes": int(ranks.max(_peak_memory(device), device))},
-        "env": environment(device), "error": error,
+                   "peak_memory_bytes": int((ranks if collective else SINGLE).max(_peak_memory(device), device))},
+        "env": {**environment(device), "numerics": numerics, "numerics_changes": progress.numerics_changes},
+        "error": error,
     }
 
 
 def run(cfg) -> tuple[dict, Path, bool]:
     """Trains the configured run, or finds it finished; returns (summary, run directory, whether it trained now).
     Under torchrun (WORLD_SIZE > 1) every rank calls it; only rank 0 writes files and mirrors to W&B."""
+    validate(cfg)
     check_compatible(cfg)
+    check_optimizer(cfg)
     ranks, device = distributed.setup(cfg.trainer.device)
     distributed.check_batch_size(cfg.trainer.batch_size, ranks)
-    run_dir, full_hash, previous, resume = _open_run_dir(cfg, ranks)
-    run_id, summary_path, ckpt_path = full_hash[:12], run_dir / "summary.json", run_dir / "checkpoint.pt"
-    if previous and previous["status"] == "finished":
-        return previous, run_dir, False
+    full_hash = config_hash(cfg)
+    run_dir = Path(cfg.paths.runs) / full_hash[:12]
+    lock = RunLock(run_dir)
+    with _sigterm_raises():
+        try:
+            previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
+            if previous and previous["status"] == "finished":
+                return previous, run_dir, False
+            with _clean_failed_start(run_dir, fresh=fresh, lock=lock):
+                try:
+                    job = _start(cfg, run_dir, full_hash, resume, ranks, device)
+                except OSError as e:
+                    raise fault(e, run_dir) from None
+            return job.train(), run_dir, True
+        finally:
+            lock.release()
 
+
+@dataclass
+class Job:
+    """A started run: its summary is written, and train() ends it with a status: finished; failed (the loss
+    diverged: terminal, the same command fails again); interrupted (a signal, a full disk, a crash: the same
+    command resumes from the last checkpoint)."""
+    cfg: object
+    run_dir: Path
+    full_hash: str
+    ranks: Ranks
+    device: torch.device
+    numerics: dict
+    data: object
+    net: torch.nn.Module
+    model: torch.nn.Module
+    opt: object
+    schedule: object
+    progress: Progress
+    metrics: MetricsLog
+    mirror: object
+
+    def write_summary(self, status: str, final_loss=None, error=None, *, collective: bool = True) -> dict:
+        summary = summarise(self.cfg, self.full_hash[:12], self.full_hash, status, self.progress, self.opt.totals(),
+                            final_loss, self.device, self.numerics, error, self.ranks, collective)
+        if self.ranks.main:
+            write_json(self.run_dir / "summary.json", summary)
+            if status != "running":
+                self.mirror.finish(summary)
+        if collective:
+            self.ranks.barrier()
+        return summary
+
+    def last_words(self, status: str, error: str) -> None:
+        """The summary of a run that stops on an error (this rank alone may have it): best effort, since a full
+        disk may refuse it too (then it still says "running" and the same command resumes)."""
+        with contextlib.suppress(OSError):
+            self.write_summary(status, error=error, collective=False)
+
+    def save(self) -> None:
+        checkpoint.save(self.run_dir / "checkpoint.pt", model=self.net, opt=self.opt, schedule=self.schedule,
+                        progress=self.progress, config_hash=self.full_hash, numerics=self.numerics, ranks=self.ranks)
+
+    def record(self, r: dict) -> None:
+        if self.ranks.main:
+            self.metrics.write(r)
+            self.mirror.log(r)
+
+    def train(self) -> dict:
+        tcfg, ranks = self.cfg.trainer, self.ranks
+        forward = torch.compile(self.model) if tcfg.compile else self.model
+        evaluator = (torch.compile(self.net) if tcfg.compile else self.net) if ranks.active else forward
+        try:
+            final_loss = train(forward, self.data, self.opt, self.schedule, tcfg, seed=self.cfg.seed, device=self.device,
+                               progress=self.progress, record=self.record, checkpoint=self.save, ranks=ranks,
+                               eval_model=evaluator)
+        except NonFiniteError as e:
+            self.write_summary("failed", error=str(e))
+            raise UserError(f"run {self.run_dir} failed: {e}") from e
+        except KeyboardInterrupt as e:
+            signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
+            message = (f"stopped by {signal.Signals(signum).name} at step {self.progress.step}; run the same command "
+                       "again to resume from the last checkpoint")
+            self.last_words("interrupted", message)
+            raise Interrupted(message, signum) from None
+        except OSError as e:
+            error = fault(e, self.run_dir)
+            self.last_words("interrupted", str(error))
+            raise error from None
+        except Exception as e:
+            self.last_words("interrupted", f"{type(e).__name__}: {e}")
+            raise
+        return self.write_summary("finished", final_loss)
+
+
+def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, device) -> Job:
+    """Loads the data, builds the model and optimizer, resumes from the checkpoint and writes the "running" summary."""
     tcfg = cfg.trainer
     data = _on_rank0(ranks, lambda: DATASETS[cfg.dataset.name](cfg.dataset, data_root=Path(cfg.paths.data), download=cfg.download,
                                                               tokenizer=cfg.model.get("tokenizer")).take(tcfg.limit),
                      then_others=True)
+    check_splits(cfg, data)
     distributed.check_last_batch(len(data.train), tcfg.batch_size, ranks)
     data.train, data.val = data.train.to(device), data.val.to(device)
     data.test = None if data.test is None else data.test.to(device)
@@ -155,35 +343,16 @@ def run(cfg) -> tuple[dict, Path, bool]:
         def clip(*_):
             torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
         opt.optimizer.register_step_pre_hook(clip)
+    settings = numerics(device, precision=tcfg.precision, world_size=ranks.world_size)
     progress = Progress()
     if resume:
-        progress = _resume(ckpt_path, ranks, model=net, opt=opt, schedule=schedule, config_hash=full_hash, device=device)
-    model = distributed.wrap(net, ranks, device)
-
+        progress = _resume(run_dir / "checkpoint.pt", ranks, device, model=net, opt=opt, schedule=schedule,
+                           config_hash=full_hash, numerics=settings, allow_numerics_change=tcfg.allow_numerics_change)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
-    mirror = LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, run_id)
+    mirror = LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, full_hash[:12])
     if ranks.main:
-        metrics.keep_until(progress.step)
-    record = (lambda r: (metrics.write(r), mirror.log(r))) if ranks.main else (lambda r: None)  # noqa: E731
-    save = lambda: checkpoint.save(ckpt_path, model=net, opt=opt, schedule=schedule, progress=progress,  # noqa: E731
-                                   config_hash=full_hash, ranks=ranks)
-
-    def write_summary(status, final_loss=None, error=None) -> dict:
-        summary = summarise(cfg, run_id, full_hash, status, progress, opt.totals(), final_loss, device, error, ranks)
-        if ranks.main:
-            write_json(summary_path, summary)
-            if status != "running":
-                mirror.finish(summary)
-        ranks.barrier()
-        return summary
-
-    write_summary("running")
-    forward = torch.compile(model) if tcfg.compile else model
-    evaluator = (torch.compile(net) if tcfg.compile else net) if ranks.active else forward
-    try:
-        final_loss = train(forward, data, opt, schedule, tcfg, seed=cfg.seed, device=device, progress=progress,
-                           record=record, checkpoint=save, ranks=ranks, eval_model=evaluator)
-    except NonFiniteError as e:
-        write_summary("failed", error=str(e))
-        raise UserError(f"run {run_dir} failed: {e}") from e
-    return write_summary("finished", final_loss), run_dir, True
+        metrics.keep_until(progress.step, progress.records)
+    job = Job(cfg, run_dir, full_hash, ranks, device, settings, data, net, distributed.wrap(net, ranks, device), opt,
+              schedule, progress, metrics, mirror)
+    job.write_summary("running")
+    return job

