@@ -12,6 +12,7 @@ interval or is better.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import yaml
 from scipy import stats as scipy_stats
 
 from .collect import collect_runs
+from .errors import AnalysisError
 from .stats import paired_log_ttest, t_interval
 from .table import Table, to_markdown
 
@@ -35,6 +37,10 @@ def load(root: Path, keys: list[str]) -> pd.DataFrame:
     runs["variant"] = [variant_of(d, keys) for d in runs["run_dir"]]
     runs["forwards_per_step"] = runs["forwards"] / runs["steps"]
     runs["step_time_ms"] = 1e3 * runs["wall_time_s"] / runs["steps"]
+    repeated = runs.groupby(["task", "variant", "seed"]).size()
+    if (repeated > 1).any():
+        task, variant, seed = repeated[repeated > 1].index[0]
+        raise AnalysisError(f"{task}, {variant}: several runs with seed {seed}; name the keys they differ in with --keys")
     return runs
 
 
@@ -107,15 +113,17 @@ def figure(runs: pd.DataFrame, out: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    import sys
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--keys", nargs="+", required=True, help="optimizer config keys that tell the variants apart")
     parser.add_argument("--baseline", required=True, help='the variant the others are tested against, e.g. "c=0.5 beta3=0.9"')
+    parser.add_argument("--only", nargs="+", help="keep these variants only (as written in the table)")
     args = parser.parse_args(argv)
     runs = load(args.root, args.keys)
+    if args.only:
+        runs = runs[runs["variant"].isin(args.only)]
     args.out.mkdir(parents=True, exist_ok=True)
     frame = table(runs, args.baseline)
     frame.to_csv(args.out / "variants.csv", index=False)
@@ -127,4 +135,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except AnalysisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
