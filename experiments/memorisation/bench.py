@@ -103,8 +103,8 @@ def figures(rows: list[dict], traces: Path, out: Path) -> list[str]:
             seeds = [r["seed"] for r in rows if r["case"] == case and r["optimizer"] == optimizer]
             if seeds:
                 a = np.load(traces / f"{case}-{optimizer}-{seeds[0]}.npz")
-                axes[0, column].plot(smooth(a["forwards"]), lw=0.8, label=optimizer)
-        axes[0, column].set_title(f"{case} (seed {seeds[0]}, mean over 500 steps)", fontsize=9)
+                axes[0, column].plot(smooth(a["forwards"]), lw=0.8, label=f"{optimizer} (seed {seeds[0]})")
+        axes[0, column].set_title(f"{case} (mean over 500 steps)", fontsize=9)
         axes[0, column].set_xlabel("step")
     axes[0, 0].set_ylabel("forwards per step")
     axes[0, 0].legend(fontsize=6)
