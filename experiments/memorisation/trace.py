@@ -33,7 +33,7 @@ def stat(opt, name: str) -> float:
     return float("nan") if value is None else float(value)
 
 
-def train(case: Case, opt, step, steps_past: int, zero: float = 1e-3, max_steps: int = 100_000) -> Trace:
+def train(case: Case, opt, step, steps_past: int, zero: float = 1e-3, max_steps: int = 40_000) -> Trace:
     """Trains until `steps_past` steps after the loss first fell below `zero` (or `max_steps` in all).
 
     step(opt, closure) takes one step of `opt` (closure returns the mini-batch loss, no backward).
