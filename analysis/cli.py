@@ -4,16 +4,18 @@ import sys
 from pathlib import Path
 
 from . import paper, reports
+from .claims import claims_table
 from .collect import collect_curves, collect_runs
 from .errors import AnalysisError
-from .names import COLUMN_ORDER, ordered_columns
+from .names import PAPER_COLUMNS, ordered_columns
 from .output import copy_with_source, write_table, write_text
 from .plots import all_figures
 from .provenance import provenance
 from .selection import select_cells
 from .stats import cell_stats
 from .table import Table, to_csv
-from .tables import METRICS, PAPER_METRIC, ci_table, complete_tasks, metric_table, summary_rows
+from .tables import CLEAN_METRIC, METRICS, PAPER_METRIC, ci_table, complete_tasks, metric_table, summary_rows
+from .train_loss import sensitivity
 
 SHARED_PAPER_CSV = Path(__file__).resolve().parents[2] / "shared/reference/paper_table_final_train_loss.csv"
 PAPER_CSV_NAME = "paper_table_final_train_loss.csv"
@@ -46,19 +48,23 @@ def build_tables(runs, planned: int, paper_table):
                             f"{'; finished but refused: ' + '; '.join(refused) if refused else ''}; nothing written")
     cells, record = select_cells(finished)
     tasks, columns = sorted(cells["task"].unique()), ordered_columns(cells["column"].unique())
-    absent = [c for c in COLUMN_ORDER if c not in columns]
+    absent = [c for c in PAPER_COLUMNS if c not in columns]
     tables, stats = [], {}
     for metric in METRICS:
         if metric.key not in cells or cells[metric.key].isna().all():
             continue
         stats[metric.key] = cell_stats(cells, metric.key, planned, tasks, columns)
         tables += [metric_table(stats[metric.key], metric, planned, absent), ci_table(stats[metric.key], metric)]
-    if PAPER_METRIC.key not in stats:
-        raise AnalysisError(f"no finished run reports {PAPER_METRIC.key}; nothing written")
-    main = stats[PAPER_METRIC.key]
-    tables += [paper.recomputed_summary(paper_table), paper.comparison(paper_table, main, runs),
+    if CLEAN_METRIC.key not in stats:
+        raise AnalysisError(f"no finished run reports {CLEAN_METRIC.key}; nothing written")
+    main = stats[CLEAN_METRIC.key]
+    # the side-by-side with the paper uses the paper's own metric where the runs recorded their step losses
+    logged = PAPER_METRIC if PAPER_METRIC.key in stats else CLEAN_METRIC
+    tables += [paper.recomputed_summary(paper_table), paper.comparison(paper_table, stats[logged.key], runs, logged.title),
                reports.missing_cells(main, runs), reports.paired_comparison(cells, main),
-               reports.tuning(record), reports.compute(cells)]
+               reports.tuning(record), reports.compute(cells), claims_table(cells)]
+    if PAPER_METRIC.key in stats:
+        tables.append(sensitivity(cells, planned, tasks, columns))
     return tables, cells, main
 
 
@@ -83,7 +89,7 @@ def run(argv) -> list[Path]:
     if paper_csv.resolve() != (args.out / PAPER_CSV_NAME).resolve():
         written.append(copy_with_source(paper_csv, args.out / PAPER_CSV_NAME, stamp))
     if not args.no_figures:
-        log_average = summary_rows(means, PAPER_METRIC).loc[PAPER_METRIC.summary]
+        log_average = summary_rows(means, CLEAN_METRIC).loc[CLEAN_METRIC.summary]
         figures = all_figures(curves, log_average, len(complete_tasks(means)[0]), args.out / "figures", stamp)
         written += figures
         manifest = "\n".join(["# Figures", "", *[f"- {p.name}" for p in figures], "", f"_{stamp}_", ""])

@@ -6,6 +6,7 @@ import pandas as pd
 
 from .errors import AnalysisError
 from .names import column_name
+from .train_loss import paper_metric
 
 REQUIRED = ("schema", "status", "run_id", "config_hash", "task", "dataset", "model", "optimizer",
             "baseline", "lr", "seed", "metrics", "totals")
@@ -48,6 +49,7 @@ def read_summary(run_dir: Path) -> dict:
     row = {"run_dir": str(run_dir), **{key: summary.get(key) for key in IDENTITY}}
     row["column"] = column_name(summary["optimizer"], summary["baseline"])
     row.update(summary["metrics"] or {})
+    row.update(paper_metric(run_dir))
     row.update(summary["totals"] or {})
     return row
 

@@ -4,19 +4,29 @@ OPTIMIZER_COLUMN = {
     "adam": "ADAM",
     "adamw": "ADAM",  # the paper's GPT-2 row: its ADAM column is AdamW (ALGORITHM.md section 4)
     "sgd": "SGD",
-    "sls_adam": "ADAM_SLS",
-    "sls_sgd": "SGD_SLS",
-    "salsa_adam": "ADAM_SaLSa",
-    "salsa_sgd": "SGD_SaLSa",
+    # the paper's constructions (PAPER_RUNS.md): the authors' AdamSLS with each column's settings
+    "paper_sls_adam": "ADAM_SLS",
+    "paper_sls_sgd": "SGD_SLS",
+    "paper_salsa_adam": "ADAM_SaLSa",
+    "salsa": "ADAM_SaLSa",  # paper_salsa_adam with the frequency rule where the paper used it (NLP)
+    "paper_salsa_sgd": "SGD_SaLSa",
+    # extra columns, reported beside the paper's, never in their place
+    "release_salsa": "SaLSA(release)",
+    "salsa_adam": "ADAM_SaLSa(ours)",
+    "salsa_sgd": "SGD_SaLSa(ours)",
+    "sls_adam": "ADAM_SLS(ours)",
+    "sls_sgd": "SGD_SLS(ours)",
 }
 
-COLUMN_ORDER = [
+PAPER_COLUMNS = [
     "ADAM(paper)", "ADAM(tuned)", "SGD(paper)", "SGD(tuned)",
     "ADAM_SLS", "SGD_SLS", "ADAM_SaLSa", "SGD_SaLSa",
 ]
+EXTRA_COLUMNS = ["SaLSA(release)", "ADAM_SaLSa(ours)", "SGD_SaLSa(ours)", "ADAM_SLS(ours)", "SGD_SLS(ours)"]
+COLUMN_ORDER = PAPER_COLUMNS + EXTRA_COLUMNS
 
-SALSA_COLUMNS = ("ADAM_SaLSa", "SGD_SaLSa")
-LINE_SEARCH_COLUMNS = ("ADAM_SLS", "SGD_SLS", "ADAM_SaLSa", "SGD_SaLSa")
+SALSA_COLUMNS = ("ADAM_SaLSa", "SGD_SaLSa", "SaLSA(release)", "ADAM_SaLSa(ours)", "SGD_SaLSa(ours)")
+LINE_SEARCH_COLUMNS = ("ADAM_SLS", "SGD_SLS", "ADAM_SaLSa", "SGD_SaLSa", *EXTRA_COLUMNS)
 
 # The paper's CSV columns -> ours: the paper's Adam/SGD used fixed ("paper") learning rates.
 PAPER_TO_OURS = {

@@ -51,7 +51,7 @@ def recomputed_summary(table: pd.DataFrame) -> Table:
                  pd.DataFrame(data), notes=notes)
 
 
-def comparison(table: pd.DataFrame, cell_stats: pd.DataFrame, runs: pd.DataFrame) -> Table:
+def comparison(table: pd.DataFrame, cell_stats: pd.DataFrame, runs: pd.DataFrame, ours: str) -> Table:
     """One row per paper task x column: the paper's value, ours (mean ± std, n), ours / paper."""
     dataset_of_task = runs.drop_duplicates("task").set_index("task")["dataset"].map(normalise)
     model_of_task = runs.drop_duplicates("task").set_index("task")["model"]
@@ -79,7 +79,8 @@ def comparison(table: pd.DataFrame, cell_stats: pd.DataFrame, runs: pd.DataFrame
         "ours": [("—" if n == 0 else f"{fmt(m)} ± {fmt(s)} ({n})") for m, s, n in zip(data["mean"], data["std"], data["n"])],
         "ours / paper": data["ratio"].map(fmt)},
         [f"{t} ({m})" for t, m in zip(data["paper_task"], data["paper_model"])], "paper task (model)")
-    notes = ["Paper: the published final training loss (results/paper_table_final_train_loss.csv). "
+    notes = [f"Ours: {ours}.",
+             "Paper: the published final training loss (results/paper_table_final_train_loss.csv). "
              "The paper's ADAM and SGD columns used fixed learning rates, so they are set against our (paper) baselines.",
              "Our tasks are matched to the paper's by data set; compare models before reading the ratio."]
     if unmatched:

@@ -5,14 +5,14 @@ import os
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from .names import LINE_SEARCH_COLUMNS, ordered_columns
 
-from .names import LINE_SEARCH_COLUMNS, ordered_columns  # noqa: E402
+matplotlib.use("Agg")  # files only; switching after pyplot's import is fine while no figure exists
 
 STYLE = {  # colour per optimizer family member, line style per kind: print- and colour-blind-friendly
     "ADAM(paper)": ("#1f77b4", (0, (5, 2))), "ADAM(tuned)": ("#17becf", (0, (1, 1.5))),

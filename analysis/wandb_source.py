@@ -1,7 +1,7 @@
 """Optional: read a W&B project through its public API, as the harness mirrors runs there.
 
 The harness's W&B mirror (salsa/train/loggers.py) logs: run id = run_id; config = the resolved Hydra config;
-summary = status + the summary.json metrics and totals, flat; history rows with "step" and "<kind>/<key>"
+summary = status + the summary.json metrics and totals, flat (and wandb's last "step"); history rows with "step" and "<kind>/<key>"
 (kind: step, val, test, final). This rebuilds each run's summary.json and metrics.jsonl in a local cache
 (<cache>/<run id>/) that the ordinary reader then treats as one more results root.
 Needs the `wandb` package (not a dependency of the analysis otherwise).
@@ -27,7 +27,7 @@ def summary_of(run) -> dict:
         "model": (config.get("model") or {}).get("name"), "optimizer": optimizer.get("name"),
         "baseline": optimizer.get("baseline"), "lr": optimizer.get("lr"), "seed": config.get("seed"),
         "epochs": (config.get("trainer") or {}).get("epochs"),
-        "metrics": {k: v for k, v in summary.items() if k != "status" and k not in TOTALS and not k.startswith("_")
+        "metrics": {k: v for k, v in summary.items() if k not in ("status", "step") and k not in TOTALS and not k.startswith("_")
                     and "/" not in k and isinstance(v, (int, float, type(None)))},
         "totals": {k: summary.get(k) for k in TOTALS},
         "error": None,

@@ -4,11 +4,10 @@ Both train the same model from the same init on the same device-resident data wi
 epochs, then a full val + test evaluation after each epoch. The harness side is salsa.train.loop.train
 driven through ClosureOptimizer (closure, per-step stats, finiteness check, sampled metrics, checkpoint per
 epoch); the hand-written side is `loss.backward(); opt.step()`. Repeats alternate the order and report the
-median. Usage: OMP_NUM_THREADS=1 python experiments/harness_throughput/bench.py [--out results/harness_throughput.md]
+median. Usage: OMP_NUM_THREADS=1 python -m experiments.harness_throughput.bench [--out results/harness_throughput.md]
 """
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,13 +15,13 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+from salsa.data import DATASETS
+from salsa.models import MODELS
+from salsa.train import checkpoint
+from salsa.train.loop import Progress, evaluate, loss_fn, train
+from salsa.train.optimizers import OPTIMIZERS
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-from salsa.data import DATASETS  # noqa: E402
-from salsa.models import MODELS  # noqa: E402
-from salsa.train import checkpoint  # noqa: E402
-from salsa.train.loop import Progress, evaluate, loss_fn, train  # noqa: E402
-from salsa.train.optimizers import OPTIMIZERS  # noqa: E402
 
 SETUPS = {  # name: overrides
     "mnist5k-cnn": ["dataset=mnist5k", "model=cnn", "trainer.batch_size=128", "trainer.epochs=2"],
@@ -46,16 +45,23 @@ def harness(cfg, data, tmp: Path) -> float:
     model = fresh_model(cfg, data)
     opt = OPTIMIZERS["adam"](cfg.optimizer, model.parameters(), model, data.train.num_batches(cfg.trainer.batch_size))
     progress, records = Progress(), []
-    save = lambda: checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})  # noqa: E731
+
+    def save():
+        checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})
+
     start = time.perf_counter()
-    train(model, data, opt, None, cfg.trainer, seed=0, device=torch.device("cpu"), progress=progress, record=records.append, checkpoint=save)
+    train(model, data, opt, None, cfg.trainer, seed=0, device=torch.device("cpu"), progress=progress, record=records.append,
+          checkpoint=save)
     return time.perf_counter() - start
 
 
 def hand_written(cfg, data) -> float:
     model, t = fresh_model(cfg, data), cfg.trainer
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
-    no_autocast = lambda: torch.autocast("cpu", enabled=False)  # noqa: E731
+
+    def no_autocast():
+        return torch.autocast("cpu", enabled=False)
+
     start = time.perf_counter()
     for epoch in range(t.epochs):
         model.train()
@@ -93,7 +99,7 @@ def main():
     if args.out:
         args.out.write_text(
             "# Harness throughput vs a minimal hand-written loop\n\n"
-            f"Command: `OMP_NUM_THREADS=1 .venv/bin/python experiments/harness_throughput/bench.py --out {args.out}`\n\n"
+            f"Command: `OMP_NUM_THREADS=1 .venv/bin/python -m experiments.harness_throughput.bench --out {args.out}`\n\n"
             f"Machine: {torch.get_num_threads()} torch thread(s), CPU, torch {torch.__version__}; median of {args.repeats} "
             "alternating repeats. Samples/s count training samples; both sides do the same per-epoch full val+test "
             "evaluation and the final full pass over the training set. Target: ratio >= 0.95.\n\n" + table + "\n")

@@ -27,9 +27,9 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
+from experiments.overhead.release import load_release, release_closure
 from salsa import SLS, SaLSa
 from salsa.reference import AdamSLS, SaLSA
-from experiments.overhead.release import load_release, release_closure
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 64
@@ -69,7 +69,9 @@ def make_steppers(release):
         opt.step()
         return loss
 
-    ours_counts = lambda opt: (opt.totals()["forwards"], opt.totals()["backwards"])
+    def ours_counts(opt):
+        return opt.totals()["forwards"], opt.totals()["backwards"]
+
     return {
         "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step,
                  lambda opt: (opt.state_dict()["state"][0]["step"].item(),) * 2),
@@ -145,11 +147,13 @@ def report(results, args, repeats_done, seconds):
         f"Command: `{' '.join(['python -m experiments.overhead.bench'] + sys.argv[1:])}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; git {git_commit()}; torch {torch.__version__}; "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s); {seconds:.0f} s in all.  ",
-        f"{args.steps} steps per run, batch {BATCH}, sklearn digits; the optimizers train in lockstep (step i of each, in rotating order, before step i + 1 of any); step time = "
-        f"mean over steps {args.steps // 2}-{args.steps}, median of {repeats_done} repeat(s) (of {args.repeats} asked for); peak memory = max live "
+        f"{args.steps} steps per run, batch {BATCH}, sklearn digits; the optimizers train in lockstep (step i of each, "
+        f"in rotating order, before step i + 1 of any); step time = mean over steps {args.steps // 2}-{args.steps}, "
+        f"median of {repeats_done} repeat(s) (of {args.repeats} asked for); peak memory = max live "
         "tensor bytes in the profiler's memory timeline over 12 steady-state steps.",
         "",
-        "| model | optimizer | step time (ms) | x Adam | x release | forwards/step | backwards/step | peak MiB | (peak - Adam peak) / param bytes |",
+        "| model | optimizer | step time (ms) | x Adam | x release | forwards/step | backwards/step | peak MiB "
+        "| (peak - Adam peak) / param bytes |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []

@@ -22,7 +22,7 @@ from .blocks import cartesian_blocks
 from .errors import SweepError
 from .failures import read_failures
 from .grid import REPO, load, load_file, tiers
-from .plan import Composer, plan
+from .plan import DONE, Composer, plan
 
 
 def parse(argv):
@@ -31,7 +31,8 @@ def parse(argv):
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
     which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
-    p.add_argument("--dry-run", action="store_true", help="list every run, what is finished, the commands and the compute estimate; launch nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list every run, what is finished, the commands and the compute estimate; launch nothing")
     p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm | slurm_cpu); default: the grid's")
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                    help="a SLURM setting (hydra.launcher.KEY) of every job, after the grid's `slurm:` resources; "
@@ -111,6 +112,24 @@ class Sweep:
             run.refresh()
 
 
+def extend_tuning(grid, composer, tune_runs: list, sweep=None) -> tuple[list, list[dict]]:
+    """Selection with grid extension: while a winner sits at an edge of its lr grid (and the pair has had fewer than
+    grid.max_extensions extensions) the next lr beyond that edge runs too, launched by `sweep` or, in a dry run,
+    listed (the extension stops at the first one not yet finished). Returns (tune runs, selection records)."""
+    records = selection.select(grid, tune_runs)
+    for _ in range(grid.max_extensions):
+        more = plan(grid, J.extension_jobs(grid, records), composer)
+        if not more:
+            break
+        if sweep is not None:
+            sweep.launch("tune", more)
+        tune_runs = tune_runs + more
+        records = selection.select(grid, tune_runs)
+        if any(r.status not in DONE for r in more):
+            break
+    return tune_runs, records
+
+
 def dry_run(grid, stages, sweep, records, tune_runs) -> int:
     for stage, runs in stages.items():
         print(f"\n{stage}: {len(runs)} runs")
@@ -142,8 +161,7 @@ def reproduce(argv) -> int:
     started = time.perf_counter()
     with Composer(grid.root.resolve()) as composer:
         main_runs = plan(grid, J.main_jobs(grid), composer)
-        tune_runs = plan(grid, J.tune_jobs(grid), composer)
-        records = selection.select(grid, tune_runs)
+        tune_runs, records = extend_tuning(grid, composer, plan(grid, J.tune_jobs(grid), composer))
         tuned_runs = plan(grid, J.tuned_jobs(grid, selection.winners(records)), composer)
         stages = {"main": main_runs, "tune": tune_runs, "tuned": tuned_runs}
         if args.dry_run:
@@ -151,6 +169,7 @@ def reproduce(argv) -> int:
         print("\n".join(report.estimate_lines(grid, stages, awaiting_selection(grid, records, tune_runs))), flush=True)
         sweep.launch("main", main_runs)
         sweep.launch("tune", tune_runs)
+        stages["tune"] = tune_runs = extend_tuning(grid, composer, tune_runs, sweep)[0]
         records = selection.select(grid, tune_runs)
         written = selection.write(records, grid.out, stamp(argv))
         stages["tuned"] = tuned_runs = plan(grid, J.tuned_jobs(grid, selection.winners(records)), composer)
@@ -173,9 +192,13 @@ def summary_text(grid, stages, sweep, problems, records, unselected, wall, sourc
              f"({sweep.launched} multirun launches)  ", f"Runs: {sum(c.values())} planned; finished {c['finished']}, "
              f"diverged {c['diverged']}, not finished {c['running'] + c['missing']}  ",
              f"Tuned-baseline selection: {', '.join(str(shown(p)) for p in written)}"]
+    extended = [r for r in records if r["extensions"]]
+    if extended:
+        lines += ["", "Grids extended because the winner sat at an edge: " + "; ".join(
+            f"{r['task']}/{r['optimizer']} + lr {', '.join(f'{lr:g}' for lr in r['extensions'])}" for r in extended)]
     edges = [r for r in records if r["winner_at_grid_edge"]]
     if edges:
-        lines += ["", "Winner at an end of its lr grid (the best lr may lie outside; consider extending the grid): "
+        lines += ["", f"Winner still at an edge after {grid.max_extensions} extensions (the limit): "
                   + "; ".join(f"{r['task']}/{r['optimizer']} lr {r['winner_lr']:g}" for r in edges)]
     if unselected:
         lines += ["", "No lr selected for: " + "; ".join(f"{r['task']}/{r['optimizer']} ({r['not_selected_because']})" for r in unselected)]

@@ -40,6 +40,7 @@ class Grid:
     compute_unit: str
     optimizer_cost: dict
     tasks: dict = field(default_factory=dict)   # name -> Task
+    max_extensions: int = 3                      # a winner at the edge of its lr grid extends it at most this often
     env: dict = field(default_factory=dict)     # environment of the launched multiruns
     slurm: dict = field(default_factory=dict)   # hydra.launcher settings of its SLURM launches (resources)
 
@@ -88,6 +89,13 @@ def _task(name: str, spec: dict, defaults: tuple[str, ...], where: str) -> Task:
                 _need(spec, "step_cost_s", float, where), float(spec.get("run_overhead_s", 0.0)))
 
 
+def _extensions(tuning: dict, where: str) -> int:
+    value = tuning.get("max_extensions", 3)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SweepError(f"{where}: 'max_extensions' must be a non-negative integer, got {value!r}")
+    return value
+
+
 def load(tier: str) -> Grid:
     path = GRIDS / f"{tier}.yaml"
     if not path.exists():
@@ -130,5 +138,6 @@ def load_file(path: Path) -> Grid:
                 tuning_seed=_need(tuning, "seed", int, f"{where}: tuning"),
                 tuning_metric=_need(tuning, "metric", str, f"{where}: tuning"),
                 compute_unit=_need(raw, "compute_unit", str, where), optimizer_cost=dict(cost),
+                max_extensions=_extensions(tuning, f"{where}: tuning"),
                 tasks=grid_tasks, env={k: str(v) for k, v in (raw.get("env") or {}).items()},
                 slurm={k: str(v) for k, v in slurm.items()})

@@ -43,6 +43,19 @@ def tune_jobs(grid) -> list[Job]:
             for t in grid.tasks.values() for o, lrs in t.tune.items() for lr in lrs]
 
 
+def extension_jobs(grid, records: list[dict]) -> list[Job]:
+    """One more grid point beyond the edge where a winner sits at the edge of its (extended) lr grid: the next
+    point on the grid's spacing, while the pair has had fewer than grid.max_extensions extensions."""
+    jobs = []
+    for r in records:
+        lrs = r["lr_grid"]
+        if not r["winner_at_grid_edge"] or len(r["extensions"]) >= grid.max_extensions or len(lrs) < 2:
+            continue
+        lr = lrs[-1] ** 2 / lrs[-2] if r["winner_lr"] == lrs[-1] else lrs[0] ** 2 / lrs[1]
+        jobs.append(_job("tune", grid.tasks[r["task"]], r["optimizer"], grid.tuning_seed, lr))
+    return jobs
+
+
 def tuned_jobs(grid, winners: dict) -> list[Job]:
     """winners: (task, optimizer) -> selected lr; pairs without a winner get no runs. The tuning seed's run
     with the winning lr is the grid's own run (same overrides, same run id), so it is not planned twice."""

@@ -37,7 +37,7 @@ class PlannedRun:
     error: str | None = None
     summary: dict | None = None
 
-    def refresh(self) -> "PlannedRun":
+    def refresh(self) -> PlannedRun:
         path = self.run_dir / "summary.json"
         try:
             self.summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

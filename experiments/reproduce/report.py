@@ -29,7 +29,7 @@ def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float
              + (f", tuned {waiting} more once the grid has chosen their lr" if waiting else "") + ")",
              f"already finished: {c['finished']}, diverged (terminal): {c['diverged']}, "
              f"to resume: {c['running']}, to run: {c['missing'] + waiting}",
-             f"compute estimate: {total / 3600:.4g} {grid.compute_unit} in all, {left / 3600:.4g} {grid.compute_unit} left "
+             f"compute estimate: {total / 3600:.6g} {grid.compute_unit} in all, {left / 3600:.6g} {grid.compute_unit} left "
              f"(steps x step_cost_s x optimizer_cost per run, + run_overhead_s; assumptions in {grid.path.name})"]
     return lines
 
@@ -55,8 +55,9 @@ def failure_lines(runs, recorded: dict, root) -> list[str]:
         if run.status == "finished":
             continue
         j = run.job
-        what = (f"diverged: {run.error}" if run.status == "diverged"
-                else f"FAILED: {recorded.get(run.run_id) or ('interrupted (status running, resumes from its checkpoint)' if run.status == 'running' else 'no run record; see the sweep output above')}")
+        unrecorded = ("interrupted (status running, resumes from its checkpoint)" if run.status == "running"
+                      else "no run record; see the sweep output above")
+        what = f"diverged: {run.error}" if run.status == "diverged" else f"FAILED: {recorded.get(run.run_id) or unrecorded}"
         lines.append(f"  {j.stage}/{j.task}/{j.optimizer}/seed {j.seed}" + (f"/lr {j.lr:g}" if j.lr is not None else "")
                      + f" ({run.run_id}) {what}\n    rerun alone: python run.py {shlex.join([f'paths.root={root}', *j.args()])}")
     return lines

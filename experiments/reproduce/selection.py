@@ -16,8 +16,10 @@ def select(grid, tune_runs) -> list[dict]:
     """One record per (task, tuned optimizer); winner_lr is None while the grid is incomplete or all diverged."""
     records = []
     for task in grid.tasks.values():
-        for optimizer, lrs in task.tune.items():
+        for optimizer, planned in task.tune.items():
             runs = [r for r in tune_runs if r.job.task == task.name and r.job.optimizer == optimizer]
+            lrs = sorted({*planned, *(r.job.lr for r in runs)})   # the grid and its extensions
+            extensions = [lr for lr in lrs if lr not in planned]
             rows = [_row(r) for r in sorted(runs, key=lambda r: r.job.lr)]
             scored = [row for row in rows if row["status"] == "finished" and row[SELECTION_METRIC] is not None]
             pending = [row for row in rows if row["status"] not in ("finished", "diverged")]
@@ -29,8 +31,10 @@ def select(grid, tune_runs) -> list[dict]:
                 "grid_seed": grid.tuning_seed, "selection_metric": SELECTION_METRIC, "lr_grid": list(lrs),
                 "winner_lr": winner["lr"] if winner else None, "winner_run_id": winner["run_id"] if winner else None,
                 "winner_" + SELECTION_METRIC: winner[SELECTION_METRIC] if winner else None, "not_selected_because": why,
-                # the best lr at an end of the grid: the optimum may lie outside it (extend the grid)
+                # the best lr at an end of the grid: the optimum may lie outside it, so the grid is extended on that
+                # side (jobs.extension_jobs) until the winner is interior or max_extensions is reached
                 "winner_at_grid_edge": bool(winner) and winner["lr"] in (min(lrs), max(lrs)),
+                "extensions": extensions, "max_extensions": grid.max_extensions,
                 "seeds": list(grid.seeds), "grid_runs": rows,
                 "tuning_cost": {"runs": len(rows), "steps": sum(row["steps"] or 0 for row in rows),
                                 "wall_time_s": sum(row["wall_time_s"] or 0.0 for row in rows),
@@ -59,8 +63,9 @@ def write(records: list[dict], out: Path, stamp: str) -> list[Path]:
     as_json = out / "tuning_selection.json"
     as_json.write_text(json.dumps({"source": stamp, "selections": records}, indent=2) + "\n", encoding="utf-8")
     buffer = io.StringIO()
-    fields = ["task", "optimizer", "grid_seed", "selection_metric", "lr_grid", "val_loss_per_lr", "winner_lr",
-              "winner_run_id", "winner_at_grid_edge", "not_selected_because", "grid_runs", "grid_steps", "grid_wall_time_s", "grid_estimated"]
+    fields = ["task", "optimizer", "grid_seed", "selection_metric", "lr_grid", "extensions", "val_loss_per_lr", "winner_lr",
+              "winner_run_id", "winner_at_grid_edge", "not_selected_because", "grid_runs", "grid_steps", "grid_wall_time_s",
+              "grid_estimated"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     buffer.write(f"# {stamp}\n")
     writer.writeheader()
@@ -69,8 +74,10 @@ def write(records: list[dict], out: Path, stamp: str) -> list[Path]:
         writer.writerow({
             "task": r["task"], "optimizer": r["optimizer"], "grid_seed": r["grid_seed"],
             "selection_metric": r["selection_metric"], "lr_grid": " ".join(f"{lr:g}" for lr in r["lr_grid"]),
+            "extensions": " ".join(f"{lr:g}" for lr in r["extensions"]),
             "val_loss_per_lr": " ".join(_fmt(row) for row in r["grid_runs"]), "winner_lr": r["winner_lr"],
-            "winner_run_id": r["winner_run_id"], "winner_at_grid_edge": r["winner_at_grid_edge"], "not_selected_because": r["not_selected_because"] or "",
+            "winner_run_id": r["winner_run_id"], "winner_at_grid_edge": r["winner_at_grid_edge"],
+            "not_selected_because": r["not_selected_because"] or "",
             "grid_runs": cost["runs"], "grid_steps": cost["steps"], "grid_wall_time_s": round(cost["wall_time_s"], 2),
             "grid_estimated": f"{next(v for k, v in cost.items() if k.startswith('estimated_')):.4g} {_unit_of(cost)}"})
     as_csv = out / "tuning_selection.csv"

@@ -45,14 +45,19 @@ def load_cifar(cfg, *, data_root: Path, download: bool, **_) -> Data:
     folder, train_files, test_files, label_key, tv_class = LAYOUT[cfg.name]
     root = data_root / cfg.subdir
     missing = [f for f in train_files + test_files if not (root / folder / f).is_file()]
+    where = (f"unpack the CIFAR python-version archive ({tv_class.lower().replace('cifar', 'cifar-')}-python.tar.gz) so that "
+             f"{root / folder} holds its files, or point paths.data=<dir> at the folder that holds {cfg.subdir}/")
     if missing and download:
         import torchvision
 
-        getattr(torchvision.datasets, tv_class)(str(root), download=True)
+        try:
+            getattr(torchvision.datasets, tv_class)(str(root), download=True)
+        except OSError as e:  # no network (URLError), a refused connection, a full disk
+            raise UserError(f"{cfg.name} is not at {root / folder} and could not be downloaded ({e}). On a machine without "
+                            f"internet, {where}.") from e
     elif missing:
-        raise UserError(f"{cfg.name} is not at {root / folder} (missing {', '.join(missing)}). Run once with "
-                        f"download=true on a machine with internet, or unpack the CIFAR python-version archive so that "
-                        f"{root / folder} holds its files (point paths.data=<dir> at the folder that holds {cfg.subdir}/).")
+        raise UserError(f"{cfg.name} is not at {root / folder} (missing {', '.join(missing)}) and download=false: "
+                        f"{where}, or run with download=true where there is internet.")
     x_train, y_train = read_batches([root / folder / f for f in train_files], label_key)
     x_test, y_test = read_batches([root / folder / f for f in test_files], label_key)
     normalize = _normalizer(cfg.name)

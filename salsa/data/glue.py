@@ -32,12 +32,17 @@ def load_splits(cfg, data_root: Path, download: bool) -> dict:
         return {name: datasets.load_dataset(builder, data_files=path, split="train",
                                             **({"delimiter": "\t"} if path.endswith(".tsv") else {}))
                 for name, (builder, path) in found.items()}
+    where = (f"put train and {cfg.val_split} files in {root} ({'/'.join(BUILDERS)}, columns "
+             f"{', '.join([*cfg.text_fields, cfg.label_field])}), or run once where there is internet (the hub copy is "
+             "cached under <paths.data>/hf)")
     if not download:
-        raise UserError(f"GLUE {cfg.hub_config} is not at {root}: put train and {cfg.val_split} files there "
-                        f"({'/'.join(BUILDERS)}, columns {', '.join([*cfg.text_fields, cfg.label_field])}), or run once "
-                        "with download=true on a machine with internet (it caches under <paths.data>/hf).")
-    return {name: datasets.load_dataset(cfg.hub_path, cfg.hub_config, split=split, cache_dir=str(data_root / "hf"))
-            for name, split in wanted.items()}
+        raise UserError(f"GLUE {cfg.hub_config} is not at {root} and download=false: {where}.")
+    try:
+        return {name: datasets.load_dataset(cfg.hub_path, cfg.hub_config, split=split, cache_dir=str(data_root / "hf"))
+                for name, split in wanted.items()}
+    except (OSError, ConnectionError) as e:  # offline (HF_DATASETS_OFFLINE=1 or no network) and not in the cache
+        raise UserError(f"GLUE {cfg.hub_config} is not at {root} nor in the HF cache, and the hub is out of reach "
+                        f"({type(e).__name__}): {where}.") from e
 
 
 def load_glue(cfg, *, data_root: Path, download: bool, tokenizer, **_):
@@ -46,10 +51,13 @@ def load_glue(cfg, *, data_root: Path, download: bool, tokenizer, **_):
         absent = [c for c in [*cfg.text_fields, cfg.label_field] if c not in ds.column_names]
         if absent:
             raise UserError(f"GLUE {cfg.hub_config} {name} split lacks the column(s) {absent}; it has {ds.column_names}")
-    columns = lambda ds: ([str(t) for t in ds[f]] for f in cfg.text_fields)  # noqa: E731
+
+    def columns(ds):
+        return [[str(t) for t in ds[f]] for f in cfg.text_fields]
+
     splits = {}
     for name, ds in raw.items():
-        texts = list(columns(ds))
+        texts = columns(ds)
         splits[name] = (texts[0], texts[1] if len(texts) > 1 else None, ds[cfg.label_field])
     tok = build_tokenizer(tokenizer, [t for texts in columns(raw["train"]) for t in texts], data_root)
     return text_data(tok, splits, cfg.num_classes, cfg.max_length)

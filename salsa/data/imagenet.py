@@ -43,10 +43,10 @@ class FolderSplit:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def to(self, device) -> "FolderSplit":
+    def to(self, device) -> FolderSplit:
         return self  # batches are moved by the loop
 
-    def take(self, n: int) -> "FolderSplit":
+    def take(self, n: int) -> FolderSplit:
         return FolderSplit(self.dataset, self.indices[:n], self.num_workers)
 
     def num_batches(self, batch_size: int) -> int:
@@ -66,7 +66,8 @@ class FolderSplit:
 
 @DATASETS.register("imagenet")
 def imagenet(cfg, *, data_root: Path, **_) -> Data:
-    from torchvision import datasets, transforms as T
+    from torchvision import datasets
+    from torchvision import transforms as T
 
     root = data_root / cfg.subdir
     if not (root / "train").is_dir() or not (root / "val").is_dir():
@@ -79,5 +80,7 @@ def imagenet(cfg, *, data_root: Path, **_) -> Data:
     train, val = datasets.ImageFolder(str(root / "train")), datasets.ImageFolder(str(root / "val"))
     if train.classes != val.classes:
         raise UserError(f"{root}/train and {root}/val hold different class folders; they must match")
-    split = lambda folder: FolderSplit(_Seeded(folder, train_tf, eval_tf), torch.arange(len(folder)), cfg.num_workers)  # noqa: E731
+    def split(folder):
+        return FolderSplit(_Seeded(folder, train_tf, eval_tf), torch.arange(len(folder)), cfg.num_workers)
+
     return Data(split(train), split(val), None, kind="image", num_classes=len(train.classes), input_shape=(3, cfg.crop, cfg.crop))

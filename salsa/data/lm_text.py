@@ -24,10 +24,10 @@ class TokenBlocks(TensorSplit):
         self.tokens, self.block_size, self.transform, self.augment = tokens, block_size, None, None
         self.y = torch.empty(max(0, (len(tokens) - 1) // block_size))  # only its length and device are used
 
-    def to(self, device) -> "TokenBlocks":
+    def to(self, device) -> TokenBlocks:
         return self  # batches are gathered from host memory and moved by the loop
 
-    def take(self, n: int) -> "TokenBlocks":
+    def take(self, n: int) -> TokenBlocks:
         return TokenBlocks(self.tokens[: n * self.block_size + 1], self.block_size)
 
     def gather(self, idx: torch.Tensor):

@@ -3,8 +3,8 @@ can re-enter at any batch (the order of epoch e depends only on (seed, e), never
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import torch
 
@@ -45,10 +45,10 @@ class TensorSplit:
     def __len__(self) -> int:
         return len(self.y)
 
-    def to(self, device) -> "TensorSplit":
+    def to(self, device) -> TensorSplit:
         return type(self)(to_device(self.x, device), self.y.to(device), self.transform, self.augment)
 
-    def take(self, n: int) -> "TensorSplit":
+    def take(self, n: int) -> TensorSplit:
         return type(self)(_index(self.x, slice(0, n)), self.y[:n], self.transform, self.augment)
 
     def gather(self, idx: torch.Tensor) -> Batch:
@@ -92,11 +92,13 @@ class Data:
     input_shape: tuple[int, ...]
     extra: dict = field(default_factory=dict)  # e.g. vocab_size, pad_id for text
 
-    def take(self, n: int | None) -> "Data":
+    def take(self, n: int | None) -> Data:
         """At most n examples per split (smoke tests)."""
         if n is None:
             return self
-        cut = lambda s: None if s is None else (s.take(n) if len(s) > n else s)  # noqa: E731
+        def cut(s):
+            return None if s is None else (s.take(n) if len(s) > n else s)
+
         return Data(cut(self.train), cut(self.val), cut(self.test), self.kind, self.num_classes,
                     self.input_shape, self.extra)
 

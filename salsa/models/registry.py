@@ -1,8 +1,8 @@
 """MODELS: name -> ModelEntry(build(cfg, data) -> nn.Module mapping a batch's x to logits, accepted data kinds)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from salsa.registry import Registry
 

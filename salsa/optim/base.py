@@ -2,8 +2,8 @@
 the step record (ClosureLineSearch), and for SaLSa/SLS the preconditioner and backtracking loop."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

@@ -6,18 +6,28 @@ evaluate trial points with `closure()` under torch.no_grad, each seeing exactly 
 (dropout masks) of the gradient evaluation and leaving module buffers (BatchNorm running
 statistics) as that single forward left them. Under torch.distributed every loss is averaged over
 the ranks, so all replicas take the same decisions.
+
+Gradient accumulation: a closure may call backward itself when grad is enabled (one micro-batch's
+graph at a time) and return `Backpropagated(loss)` with the detached total loss; the optimizer then
+uses the gradients as they are. Under torch.no_grad (the trial points) it returns the loss as usual.
 """
 from __future__ import annotations
 
 import contextlib
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-Closure = Callable[[], torch.Tensor]
+Closure = Callable[[], "torch.Tensor | Backpropagated"]
+
+
+class Backpropagated(NamedTuple):
+    """A closure's result when it has accumulated the gradients itself: `loss` is the detached loss."""
+    loss: torch.Tensor
 
 
 class NonFiniteError(FloatingPointError):
@@ -41,6 +51,11 @@ def _checked_loss(loss, name: str) -> torch.Tensor:
             "the optimizer calls it."
         )
     return loss
+
+
+def loss_of(result) -> torch.Tensor:
+    """The loss tensor of a closure's result (a tensor or Backpropagated)."""
+    return result.loss if isinstance(result, Backpropagated) else result
 
 
 def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
@@ -119,12 +134,15 @@ class BufferGuard:
 
 
 def backward_once(closure: Closure | None, zero_grad: Callable[[], None], name: str) -> torch.Tensor:
-    """zero_grad, loss = closure(), loss.backward(); returns the detached loss."""
+    """zero_grad, loss = closure(), loss.backward() (unless the closure returned Backpropagated); returns the detached loss."""
     if closure is None:
         raise _closure_required(name)
     zero_grad()
     with torch.enable_grad():
-        loss = _checked_loss(closure(), name)
+        result = closure()
+    if isinstance(result, Backpropagated):
+        return result.loss.detach()
+    loss = _checked_loss(result, name)
     loss.backward()
     return loss.detach()
 
@@ -157,7 +175,7 @@ class ClosureEvaluator:
     def trial(self, closure: Closure) -> float:
         """The (rank-averaged) loss at the current parameters, with the gradient evaluation's RNG."""
         set_rng_state(self._rng_before)
-        return global_mean(_at_least_float32(closure().detach())).item()
+        return global_mean(_at_least_float32(loss_of(closure()).detach())).item()
 
 
 def finite_loss_and_grad_sq(

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -24,9 +26,12 @@ class LocalOnly:
 
 @LOGGERS.register("wandb")
 class WandbMirror:
-    """W&B run with id = run_id (a resumed run continues the same W&B run). Offline runs are written under
-    the run directory's wandb/ and uploaded later with `wandb sync <dir>`. Entity and project come from the
-    config or WANDB_ENTITY / WANDB_PROJECT; the API key is left to wandb (env or `wandb login`)."""
+    """W&B run with id = run_id (a resumed run continues the same W&B run). WANDB_MODE, when set, wins over
+    logger.mode (as everywhere in wandb). W&B only mirrors the run directory, so it never stops a run: when the
+    service cannot be reached (or no API key is set) at start, the run is mirrored offline under the run
+    directory's wandb/ and the command to upload it later is printed (`wandb sync <dir>`); an error while
+    logging stops the mirror, not the run. Entity and project come from the config or WANDB_ENTITY /
+    WANDB_PROJECT; the API key is left to wandb (env or `wandb login`); WANDB_INIT_TIMEOUT (s) bounds the wait."""
 
     def __init__(self, cfg, run_dir, run_id):
         try:
@@ -34,17 +39,41 @@ class WandbMirror:
         except ImportError as e:
             raise UserError("logger=wandb needs the wandb package: pip install wandb") from e
         lcfg = cfg.logger
-        self.run = wandb.init(
-            project=lcfg.project or os.environ.get("WANDB_PROJECT"), entity=lcfg.entity or os.environ.get("WANDB_ENTITY"),
-            mode=lcfg.mode, dir=str(run_dir), id=run_id, resume="allow", name=f"{cfg.task}-{cfg.optimizer.name}-s{cfg.seed}",
-            group=cfg.task, config=OmegaConf.to_container(cfg, resolve=True), settings=wandb.Settings(silent=True))
+        mode = os.environ.get("WANDB_MODE") or lcfg.mode
+        init = dict(project=lcfg.project or os.environ.get("WANDB_PROJECT"), entity=lcfg.entity or os.environ.get("WANDB_ENTITY"),
+                    dir=str(run_dir), id=run_id, resume="allow", name=f"{cfg.task}-{cfg.optimizer.name}-s{cfg.seed}",
+                    group=cfg.task, config=OmegaConf.to_container(cfg, resolve=True), settings=wandb.Settings(silent=True))
+        try:
+            self.run = wandb.init(mode=mode, **init)
+        except Exception as e:  # wandb raises its CommError, UsageError (no API key) and others here
+            if mode == "offline":
+                raise
+            wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
+            self.run = wandb.init(mode="offline", **init)
+            warn(f"W&B is unreachable ({str(e).splitlines()[0]}); the run continues and is mirrored offline: upload it later "
+                 f"with `wandb sync {Path(self.run.settings.sync_dir).resolve()}`")
         self.run.define_metric("*", step_metric="step")
 
     def log(self, record: dict) -> None:
         kind = record["kind"] if record["kind"] != "eval" else record["split"]
-        self.run.log({"step": record["step"], **{f"{kind}/{k}": v for k, v in record.items()
-                                                 if k not in ("kind", "split", "step") and v is not None}})
+        self._call(self.run.log, {"step": record["step"], **{f"{kind}/{k}": v for k, v in record.items()
+                                                            if k not in ("kind", "split", "step") and v is not None}})
 
     def finish(self, summary: dict) -> None:
-        self.run.summary.update({"status": summary["status"], **summary["metrics"], **summary["totals"]})
-        self.run.finish(exit_code=0 if summary["status"] == "finished" else 1)
+        self._call(self.run.summary.update, {"status": summary["status"], **summary["metrics"], **summary["totals"]})
+        self._call(self.run.finish, exit_code=0 if summary["status"] == "finished" else 1)
+
+    def _call(self, method, *args, **kwargs) -> None:
+        """A failing W&B call stops the mirror (the run directory holds everything), with one warning."""
+        if self.run is None:
+            return
+        try:
+            method(*args, **kwargs)
+        except Exception as e:  # whatever wandb raises: the run must go on
+            warn(f"W&B mirror stopped ({e}); the run directory is complete, upload it later with "
+                 f"`wandb sync {Path(self.run.settings.sync_dir).resolve()}`")
+            self.run = None
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

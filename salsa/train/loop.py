@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from salsa.data import to_device
+from salsa.optim.closure import Backpropagated
 from salsa.train.distributed import SINGLE, Ranks
 
 
@@ -59,6 +60,44 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def micro_batches(x, y: torch.Tensor, n: int) -> list:
+    """(x, y) cut into at most n consecutive slices (x may be a dict of tensors, as text batches are)."""
+    ys = [part for part in y.tensor_split(n) if len(part)]
+    if isinstance(x, dict):
+        parts = {k: v.tensor_split(n) for k, v in x.items()}
+        xs = [{k: v[i] for k, v in parts.items()} for i in range(len(ys))]
+    else:
+        xs = x.tensor_split(n)[:len(ys)]
+    return list(zip(xs, ys))
+
+
+def make_closure(model, x, y, *, weight: float, micro: int, autocast, grad_clip):
+    """The step's closure: the mean loss over the batch, times `weight`. With grad enabled (the gradient
+    evaluation) it backpropagates each micro-batch in turn, so that one micro-batch's graph is alive at a time,
+    clips the summed gradient at grad_clip and returns Backpropagated; under no_grad (a line search's trial
+    point) it returns the loss. DDP all-reduces on the last micro-batch only."""
+    parts = micro_batches(x, y, micro)
+    ddp = getattr(getattr(model, "_orig_mod", model), "no_sync", None)
+
+    def closure():
+        grad, total = torch.is_grad_enabled(), None
+        for i, (xi, yi) in enumerate(parts):
+            skip_sync = grad and ddp is not None and i < len(parts) - 1
+            with ddp() if skip_sync else contextlib.nullcontext():
+                with autocast():
+                    loss = loss_fn(model(xi), yi)
+                loss = loss * (weight * len(yi) / len(y)) if len(parts) > 1 or weight != 1 else loss
+                if grad:
+                    loss.backward()
+            total = loss.detach() if total is None else total + loss.detach()
+        if not grad:
+            return total
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        return Backpropagated(total)
+    return closure
+
+
 @torch.no_grad()
 def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SINGLE) -> tuple[float, float]:
     """Mean log loss and accuracy over the WHOLE split (under torchrun each rank takes its share of every
@@ -85,13 +124,17 @@ def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SIN
 
 
 def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress, record, checkpoint, ranks: Ranks = SINGLE,
-          eval_model=None):
-    """Trains until tcfg.epochs (or tcfg.max_steps); `record(dict)` writes metrics, `checkpoint()` saves.
+          eval_model=None, step_losses=None):
+    """Trains until tcfg.epochs (or tcfg.max_steps); `record(dict)` writes metrics, `checkpoint()` saves,
+    `step_losses.append(loss)` keeps every step's mini-batch loss.
     Under torchrun `model` is the DDP module (`eval_model` the module inside), tcfg.batch_size the global batch
     and each rank trains on its share."""
     eval_model = model if eval_model is None else eval_model
     bf16 = tcfg.precision == "bf16"
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()  # noqa: E731
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
     per_epoch = data.train.num_batches(tcfg.batch_size)
     total = min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch)
     splits = {"val": data.val, "test": data.test}
@@ -126,12 +169,8 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
             # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
             # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
             weight = len(y) * ranks.world_size / rows
-
-            def closure():
-                with autocast():
-                    loss = loss_fn(model(x), y)
-                return loss if weight == 1 else loss * weight
-
+            closure = make_closure(model, x, y, weight=weight, micro=tcfg.micro_batches, autocast=autocast,
+                                   grad_clip=tcfg.grad_clip)
             t0 = time.perf_counter()
             opt.step(closure)
             synchronize(device)
@@ -139,6 +178,8 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
             if schedule is not None:
                 schedule.step()
             stats = opt.last_step_stats()
+            if step_losses is not None:
+                step_losses.append(stats["loss"])
             progress.step, progress.batch, progress.loss_sum = progress.step + 1, progress.batch + 1, progress.loss_sum + stats["loss"]
             kill_switch("step")
             if not bar.disable:

@@ -32,7 +32,8 @@ for _name in ("salsa_adam", "salsa_sgd"):
     OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: SaLSa(params, model=model, **_kwargs(cfg)))
 
 # The paper's four line-search columns: the authors' AdamSLS; n_batches_per_epoch is the YAML's (their 500).
-for _name in ("paper_salsa_adam", "paper_salsa_sgd", "paper_sls_adam", "paper_sls_sgd"):
+# `salsa` is paper_salsa_adam with the frequency rule of the data set's paper settings (conf/optimizer/salsa.yaml).
+for _name in ("paper_salsa_adam", "paper_salsa_sgd", "paper_sls_adam", "paper_sls_sgd", "salsa"):
     OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: AdamSLS(params, model=model, **_kwargs(cfg)))
 
 OPTIMIZERS.register("release_salsa", lambda cfg, params, model, steps_per_epoch: SaLSA(params, model=model, **_kwargs(cfg)))

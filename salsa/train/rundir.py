@@ -14,6 +14,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
 
@@ -139,6 +140,32 @@ class MetricsLog:
     def write(self, record: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, allow_nan=False) + "\n")
+
+
+class StepLosses:
+    """train_loss.f32: the training-mode mini-batch loss of every step, as the optimizer's step returned it (the
+    curve the authors logged), one little-endian float32 per step (4 bytes a step). Appended before every
+    checkpoint, so after a resume the file is cut back to the checkpoint's step and continues from there."""
+
+    FILE = "train_loss.f32"
+
+    def __init__(self, run_dir: Path | None):
+        self.path, self._pending = None if run_dir is None else run_dir / self.FILE, []
+
+    def append(self, loss: float) -> None:
+        if self.path is not None:
+            self._pending.append(loss)
+
+    def flush(self) -> None:
+        if self._pending:
+            with open(self.path, "ab") as f:
+                np.asarray(self._pending, dtype="<f4").tofile(f)
+            self._pending.clear()
+
+    def keep_until(self, step: int) -> None:
+        if self.path is not None and self.path.exists() and self.path.stat().st_size > 4 * step:
+            os.truncate(self.path, 4 * step)
+        self._pending.clear()
 
 
 def _git(*args: str) -> str | None:

@@ -22,8 +22,18 @@ from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loggers import LOGGERS
 from salsa.train.loop import Progress, train
 from salsa.train.optimizers import OPTIMIZERS, build_schedule
-from salsa.train.rundir import (MetricsLog, RunLock, config_hash, environment, move_aside, numerics, read_summary, warn,
-                                write_json)
+from salsa.train.rundir import (
+    MetricsLog,
+    RunLock,
+    StepLosses,
+    config_hash,
+    environment,
+    move_aside,
+    numerics,
+    read_summary,
+    warn,
+    write_json,
+)
 from salsa.train.schema import validate
 
 
@@ -34,9 +44,10 @@ def check_compatible(cfg) -> None:
         fitting = [m for m in MODELS.names() if kind in MODELS[m].accepts]
         raise UserError(f"model={cfg.model.name} cannot train on dataset={cfg.dataset.name}: its inputs are {kind} data and "
                         f"{cfg.model.name} takes {'/'.join(sorted(accepts))} inputs. Models for {kind} data: {', '.join(fitting)}.")
-    if cfg.trainer.grad_clip and "schedule" not in cfg.optimizer:
-        raise UserError(f"trainer.grad_clip works with the torch baselines (adam, adamw, sgd) only: {cfg.optimizer.name} "
-                        "calls backward inside its step, where the harness cannot clip. Leave trainer.grad_clip=null.")
+    micro, batch = cfg.trainer.micro_batches, cfg.trainer.batch_size
+    if not isinstance(micro, int) or not 1 <= micro <= batch:
+        raise UserError(f"trainer.micro_batches={micro} must be an integer from 1 to trainer.batch_size={batch} "
+                        "(the micro-batches a step's batch is cut into)")
 
 
 def check_optimizer(cfg) -> None:
@@ -189,6 +200,16 @@ def _resume(path: Path, ranks: Ranks, device, **restore) -> Progress:
     return progress
 
 
+def parameter_groups(net, weight_decay: float, *, decay_2d_only: bool):
+    """The optimizer's parameters: one group, or with decay_2d_only and a weight decay nanoGPT's two groups
+    (matrices and embeddings decayed, biases and norms not)."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not (decay_2d_only and weight_decay):
+        return params
+    return [{"params": [p for p in params if p.dim() >= 2]},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 def _peak_memory(device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
@@ -268,6 +289,7 @@ class Job:
     progress: Progress
     metrics: MetricsLog
     mirror: object
+    step_losses: StepLosses
 
     def write_summary(self, status: str, final_loss=None, error=None, *, collective: bool = True) -> dict:
         summary = summarise(self.cfg, self.full_hash[:12], self.full_hash, status, self.progress, self.opt.totals(),
@@ -287,6 +309,7 @@ class Job:
             self.write_summary(status, error=error, collective=False)
 
     def save(self) -> None:
+        self.step_losses.flush()  # before the checkpoint: the file always holds at least the checkpoint's steps
         checkpoint.save(self.run_dir / "checkpoint.pt", model=self.net, opt=self.opt, schedule=self.schedule,
                         progress=self.progress, config_hash=self.full_hash, numerics=self.numerics, ranks=self.ranks)
 
@@ -302,8 +325,9 @@ class Job:
         try:
             final_loss = train(forward, self.data, self.opt, self.schedule, tcfg, seed=self.cfg.seed, device=self.device,
                                progress=self.progress, record=self.record, checkpoint=self.save, ranks=ranks,
-                               eval_model=evaluator)
+                               eval_model=evaluator, step_losses=self.step_losses)
         except NonFiniteError as e:
+            self.step_losses.flush()
             self.write_summary("failed", error=str(e))
             raise UserError(f"run {self.run_dir} failed: {e}") from e
         except KeyboardInterrupt as e:
@@ -337,12 +361,9 @@ def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, devic
     if ranks.rank > 0:  # the same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(mix(cfg.seed, ranks.rank))
     per_epoch = data.train.num_batches(tcfg.batch_size)
-    opt = OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, net.parameters(), net, per_epoch)
+    params = parameter_groups(net, cfg.optimizer.get("weight_decay") or 0.0, decay_2d_only=tcfg.decay_2d_only)
+    opt = OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, params, net, per_epoch)
     schedule = build_schedule(cfg.optimizer, opt, min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch))
-    if tcfg.grad_clip:  # the wrapped torch optimizer's pre-hook runs after the closure's backward (and DDP's all-reduce)
-        def clip(*_):
-            torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
-        opt.optimizer.register_step_pre_hook(clip)
     settings = numerics(device, precision=tcfg.precision, world_size=ranks.world_size)
     progress = Progress()
     if resume:
@@ -350,9 +371,11 @@ def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, devic
                            config_hash=full_hash, numerics=settings, allow_numerics_change=tcfg.allow_numerics_change)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     mirror = LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, full_hash[:12])
+    step_losses = StepLosses(run_dir if ranks.main else None)
     if ranks.main:
         metrics.keep_until(progress.step, progress.records)
+        step_losses.keep_until(progress.step)
     job = Job(cfg, run_dir, full_hash, ranks, device, settings, data, net, distributed.wrap(net, ranks, device), opt,
-              schedule, progress, metrics, mirror)
+              schedule, progress, metrics, mirror, step_losses)
     job.write_summary("running")
     return job

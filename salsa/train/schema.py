@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -68,6 +69,8 @@ RULES: dict[str, Rule] = {
     "trainer.precision": choice("fp32", "bf16"),
     "trainer.compile": BOOLEAN,
     "trainer.grad_clip": number(0, low_open=True, optional=True),
+    "trainer.micro_batches": integer(1, note=" (and at most trainer.batch_size)"),
+    "trainer.decay_2d_only": BOOLEAN,
     "trainer.allow_numerics_change": BOOLEAN,
     "dataset.val_fraction": FRACTION,
     "dataset.test_fraction": FRACTION,

@@ -12,27 +12,27 @@ DIGITS = {  # task digits-mlp: complete
     ("adam", "paper", 1e-3): (0.02, 0.04, 0.06),      # mean 0.04
     ("sgd", "paper", 0.1): (0.1, 0.2, 0.3),            # mean 0.2
     ("adam", "tuned", 1e-3): (0.01, 0.025, 0.025),     # mean 0.02 (the lr that wins on validation)
-    ("sls_adam", "none", None): (0.04, 0.04, 0.04),    # mean 0.04: ties with adam(paper)
-    ("salsa_adam", "none", None): (0.005, 0.01, 0.015),  # mean 0.01
-    ("salsa_sgd", "none", None): (0.05, 0.1, 0.15),    # mean 0.1
+    ("paper_sls_adam", "none", None): (0.04, 0.04, 0.04),    # mean 0.04: ties with adam(paper)
+    ("paper_salsa_adam", "none", None): (0.005, 0.01, 0.015),  # mean 0.01
+    ("paper_salsa_sgd", "none", None): (0.05, 0.1, 0.15),    # mean 0.1
 }
 CIFAR = {  # task cifar10-cnn: salsa_sgd has 2 finished seeds (seed 2 failed)
     ("adam", "paper", 1e-3): (0.1, 0.2, 0.3),          # mean 0.2
     ("sgd", "paper", 0.1): (0.4, 0.8, 1.2),            # mean 0.8
     ("adam", "tuned", 1e-3): (0.05, 0.1, 0.15),        # mean 0.1
-    ("sls_adam", "none", None): (0.2, 0.4, 0.6),       # mean 0.4
-    ("salsa_adam", "none", None): (0.025, 0.05, 0.075),  # mean 0.05
-    ("salsa_sgd", "none", None): (0.3, 0.5),           # mean 0.4, flagged 2/3
+    ("paper_sls_adam", "none", None): (0.2, 0.4, 0.6),       # mean 0.4
+    ("paper_salsa_adam", "none", None): (0.025, 0.05, 0.075),  # mean 0.05
+    ("paper_salsa_sgd", "none", None): (0.3, 0.5),           # mean 0.4, flagged 2/3
 }
 # The tuning grids on seed 0: (lr, val_loss_final, test_loss_final). Test loss would pick another lr.
 DIGITS_GRID = [(1e-4, 0.5, 0.1), (1e-3, 0.3, 0.6), (1e-2, 0.4, 0.05)]
 CIFAR_GRID = [(1e-4, 0.9, 0.9), (1e-3, 0.7, 0.7)]
-WALL = {"salsa_adam": 12.0, "salsa_sgd": 12.0}  # every other run: 10 s
+WALL = {"paper_salsa_adam": 12.0, "paper_salsa_sgd": 12.0}  # every other run: 10 s
 STEPS = 100
 
 
 def totals(optimizer: str) -> dict:
-    searches = {"sls_adam": STEPS, "sls_sgd": STEPS, "salsa_adam": 20, "salsa_sgd": 20}.get(optimizer, 0)
+    searches = {"paper_sls_adam": STEPS, "paper_sls_sgd": STEPS, "paper_salsa_adam": 20, "paper_salsa_sgd": 20}.get(optimizer, 0)
     return {"steps": STEPS, "wall_time_s": WALL.get(optimizer, 10.0), "forwards": STEPS + 1.5 * searches,
             "backwards": STEPS, "line_searches": searches, "peak_memory_bytes": None}
 
@@ -81,10 +81,10 @@ def write_tree(root: Path) -> Path:
         for lr, val_loss, test_loss in grid:
             final = cells[("adam", "tuned", 1e-3)][0] if lr == 1e-3 else 0.5
             write_run(root, task, "adam", "tuned", lr, 0, final, val_loss, test_loss)
-    write_run(root, "cifar10-cnn", "salsa_sgd", "none", None, 2, 0.2, status="failed")
+    write_run(root, "cifar10-cnn", "paper_salsa_sgd", "none", None, 2, 0.2, status="failed")
     # a third task without SGD runs: left out of the log average and the average rank
     for seed in SEEDS:
         write_run(root, "tiny-cnn", "adam", "paper", 1e-3, seed, 1.0)
-        write_run(root, "tiny-cnn", "salsa_adam", "none", None, seed, 0.5)
-    write_run(root, "tiny-cnn", "salsa_sgd", "none", None, 0, 0.7, status="running")
+        write_run(root, "tiny-cnn", "paper_salsa_adam", "none", None, seed, 0.5)
+    write_run(root, "tiny-cnn", "paper_salsa_sgd", "none", None, 0, 0.7, status="running")
     return root

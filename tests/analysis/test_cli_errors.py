@@ -38,7 +38,7 @@ def test_empty_root(tmp_path, previous_results):
 
 
 def test_corrupt_summary_is_named(tmp_path, previous_results):
-    run_dir = write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 0, 0.1)
+    run_dir = write_run(tmp_path / "runs", "digits-mlp", "paper_salsa_adam", "none", None, 0, 0.1)
     (run_dir / "summary.json").write_text('{"schema": 1, "status": "fini')
     code, stderr = run_cli(tmp_path / "runs", previous_results[0])
     assert code == 2 and f"corrupt file {run_dir / 'summary.json'}" in stderr and "Traceback" not in stderr
@@ -46,7 +46,7 @@ def test_corrupt_summary_is_named(tmp_path, previous_results):
 
 
 def test_corrupt_metrics_line_is_named(tmp_path, previous_results):
-    run_dir = write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 0, 0.1)
+    run_dir = write_run(tmp_path / "runs", "digits-mlp", "paper_salsa_adam", "none", None, 0, 0.1)
     with (run_dir / "metrics.jsonl").open("a") as handle:
         handle.write('{"kind": "step", "step": 1\n')
     code, stderr = run_cli(tmp_path / "runs", previous_results[0])
@@ -55,7 +55,7 @@ def test_corrupt_metrics_line_is_named(tmp_path, previous_results):
 
 
 def test_summary_missing_a_field_is_named(tmp_path):
-    run_dir = write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 0, 0.1)
+    run_dir = write_run(tmp_path / "runs", "digits-mlp", "paper_salsa_adam", "none", None, 0, 0.1)
     summary = json.loads((run_dir / "summary.json").read_text())
     del summary["seed"]
     (run_dir / "summary.json").write_text(json.dumps(summary))
@@ -64,8 +64,8 @@ def test_summary_missing_a_field_is_named(tmp_path):
 
 
 def test_only_unfinished_runs_write_nothing(tmp_path, previous_results, capsys):
-    write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 0, 0.1, status="failed")
-    write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 1, 0.1, status="running")
+    write_run(tmp_path / "runs", "digits-mlp", "paper_salsa_adam", "none", None, 0, 0.1, status="failed")
+    write_run(tmp_path / "runs", "digits-mlp", "paper_salsa_adam", "none", None, 1, 0.1, status="running")
     code = main(["--root", str(tmp_path / "runs"), "--out", str(previous_results[0]), "--paper-csv", str(PAPER_CSV)])
     assert code == 2 and "no finished runs among 2 runs (statuses: failed, running)" in capsys.readouterr().err
     assert previous_results[1].read_text() == "earlier results"

@@ -9,7 +9,7 @@ def test_adamw_is_the_adam_column_and_runs_without_step_records_still_plot(tmp_p
     root = tmp_path / "runs"
     for seed in range(2):
         write_run(root, "openwebtext-gpt2", "adamw", "paper", 6e-4, seed, 3.0 + seed)
-        run = write_run(root, "openwebtext-gpt2", "salsa_adam", "none", None, seed, 2.5)
+        run = write_run(root, "openwebtext-gpt2", "paper_salsa_adam", "none", None, seed, 2.5)
         (run / "metrics.jsonl").write_text("")  # fewer steps than trainer.log_every: no records to draw
     out = tmp_path / "results"
     assert main(["--root", str(root), "--out", str(out), "--planned-seeds", "2", "--paper-csv", str(PAPER_CSV)]) == 0

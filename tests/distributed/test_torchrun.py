@@ -62,6 +62,11 @@ def records(path: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in (path / "metrics.jsonl").read_text().splitlines()]
 
 
+def counts(summary: dict) -> dict:
+    """The summary's totals that are counts (not measurements)."""
+    return {k: v for k, v in summary["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")}
+
+
 def files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
@@ -71,20 +76,26 @@ def ours_in_traceback(stderr: str) -> bool:
     return f'{REPO / "run.py"}", line' in stderr or f'{REPO / "salsa"}' in stderr
 
 
-def assert_close(got, want, rel=1e-5):
-    assert type(got) is type(want) or {type(got), type(want)} <= {int, float}, (got, want)
-    if isinstance(want, dict):
-        assert got.keys() == want.keys()
-        for k in want:
-            assert_close(got[k], want[k], rel)
-    elif isinstance(want, list):
-        assert len(got) == len(want)
-        for a, b in zip(got, want):
-            assert_close(a, b, rel)
-    elif isinstance(want, float):
-        assert got == pytest.approx(want, rel=rel, abs=1e-7)
-    else:
-        assert got == want
+# Why not bitwise: one process reduces the global batch of 64 in one sum, two ranks reduce 32 each and all-reduce
+# the two halves, and a batch of 32 may take other BLAS kernels (another summation order along the 256-wide
+# layers). A float32 sum of n terms, in any order, is within GAMMA = n * u (u = 2^-24) of the exact sum relative
+# to the sum of the terms' magnitudes; for the losses (sums of positive terms) that is relative to the value, so
+# one step's loss, evaluation or update differs by at most GAMMA relative, n = 256 being the longest reduction.
+# Every discrete decision (a trial accepted, the backtracks, whether to search, the step size that follows from
+# them) is compared exactly; with the same decisions, 40 steps of a converging run carry a perturbation forward
+# without amplifying it, so after t steps values agree within (t + 1) * GAMMA (t = 40: 6e-4; measured: 7e-7).
+# A decision would flip only if an Armijo test were met within that margin: the exact comparison says so.
+GAMMA = 256 * 2.0**-24
+
+
+def assert_agree(got: dict, want: dict, steps: int) -> None:
+    """The same keys; losses and accuracies (computed from the weights) within the bound above, all else equal."""
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        if isinstance(v, float) and ("loss" in k or "acc" in k):
+            assert got[k] == pytest.approx(v, rel=(steps + 1) * GAMMA, abs=0), (k, got, want)
+        else:
+            assert got[k] == v, (k, got, want)
 
 
 @pytest.mark.parametrize("optimizer", ["salsa_adam", "adam"])
@@ -101,17 +112,22 @@ def test_two_gloo_ranks_match_one_process_and_only_rank0_writes(tmp_path, optimi
     assert got_dir.name == ref_dir.name  # the world size is not part of the run id
     ref, got = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, got_dir))
     assert (ref["world_size"], got["world_size"], got["status"]) == (1, 2, "finished")
-    assert_close(got["metrics"], ref["metrics"])
-    counts = lambda s: {k: v for k, v in s["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")}  # noqa: E731
+    assert_agree(got["metrics"], ref["metrics"], steps=40)
     assert counts(got) == counts(ref) and counts(got)["steps"] == 40
     if optimizer == "salsa_adam":
         assert got["totals"]["line_searches"] > 0
     # the per-step losses (rank averages), the evaluations over the full splits and the final train loss
-    assert_close(records(got_dir), records(ref_dir))
+    got_records, ref_records = records(got_dir), records(ref_dir)
+    assert len(got_records) == len(ref_records)
+    for a, b in zip(got_records, ref_records):
+        assert_agree(a, b, steps=b["step"])
     ref_state, got_state = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (ref_dir, got_dir))
     assert ref_state["model"].keys() == got_state["model"].keys()  # the bare module, not DDP's "module." names
+    # by tensor norm: Adam divides each gradient element by its own running magnitude, so an element whose batch
+    # terms nearly cancel (rounding large relative to itself) may move by another amount, up to the step size,
+    # and no elementwise bound holds; a few such elements of thousands stay within the bound on the norm
     for k, v in ref_state["model"].items():
-        torch.testing.assert_close(got_state["model"][k], v, rtol=1e-3, atol=2e-5)  # Adam amplifies tiny gradients
+        assert (got_state["model"][k] - v).norm() <= 41 * GAMMA * v.norm(), k
     assert len(got_state["rng_ranks"]) == 2 and "rng_ranks" not in ref_state
 
     # rank 0 wrote every file: one run directory with exactly its files, one Hydra output directory,

@@ -40,10 +40,12 @@ def test_paper_dry_run_counts_lists_and_estimates(tmp_path, run_cli):
     cifar = next(r for r in runs if r.job.task == "cifar10" and r.job.optimizer == "adam")
     assert cifar.steps == math.ceil(50000 / 128) * 100
     assert next(r for r in runs if r.job.task == "gpt2").steps == 600000
-    per_tuned = {(t.name, o): sum(r.cost_s for r in runs if r.job.stage == "tune" and r.job.task == t.name and r.job.optimizer == o) / len(lrs)
+    per_tuned = {(t.name, o): sum(r.cost_s for r in runs if r.job.stage == "tune" and r.job.task == t.name and r.job.optimizer == o)
+                 / len(lrs)
                  for t in grid.tasks.values() for o, lrs in t.tune.items()}
     expected = (sum(r.cost_s for r in runs) + 4 * sum(per_tuned.values())) / 3600
-    assert math.isclose(n["total"], expected, rel_tol=1e-3) and math.isclose(n["left"], expected, rel_tol=1e-3)
+    # printed with 4 significant digits: off by at most half a unit in the 4th digit, i.e. 5e-4 relative
+    assert math.isclose(n["total"], expected, rel_tol=5e-4) and math.isclose(n["left"], expected, rel_tol=5e-4)
 
 
 def test_dry_run_counts_finished_runs_and_leaves_them_out(tmp_path, run_cli):
@@ -68,5 +70,5 @@ def test_dry_run_counts_finished_runs_and_leaves_them_out(tmp_path, run_cli):
     assert commands and not [c for c in commands if "-main-" in c and "paper_mrpc" in c]   # mrpc's main is done
     assert [c for c in commands if "-tune-" in c and "paper_mrpc" in c and "optimizer=sgd" in c]  # its SGD grid is not
     winner = adam_grid[1].job.lr
-    tuned_lines = [l for l in out.splitlines() if "mrpc" in l and f"lr={winner:g} " in l and "[  to run]" in l]
+    tuned_lines = [line for line in out.splitlines() if "mrpc" in line and f"lr={winner:g} " in line and "[  to run]" in line]
     assert len(tuned_lines) == 4                                         # the winner on the 4 other seeds

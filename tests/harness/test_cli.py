@@ -1,6 +1,5 @@
 """run.py as a user runs it (subprocesses): the default run, idempotence, --multirun and the clear errors."""
 import json
-import time
 from pathlib import Path
 
 from conftest import run_py
@@ -10,11 +9,9 @@ def summaries(root: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*/summary.json"))]
 
 
-def test_default_run_is_fast_prints_summary_and_is_idempotent(tmp_path):
-    start = time.perf_counter()
+def test_default_run_prints_summary_and_is_idempotent(tmp_path):
     first = run_py(f"paths.root={tmp_path}")
     assert first.returncode == 0, first.stderr
-    assert time.perf_counter() - start < 60
     [summary] = summaries(tmp_path)
     assert (summary["status"], summary["task"], summary["optimizer"]) == ("finished", "digits-mlp", "salsa_adam")
     run_dir = tmp_path / "runs" / summary["run_id"]
@@ -42,7 +39,8 @@ def test_unknown_option_lists_the_choices(tmp_path):
 def test_invalid_pair_missing_data_and_unwritable_dir_are_clear_errors(tmp_path):
     pair = run_py("model=bert", f"paths.root={tmp_path}")
     assert pair.returncode == 2 and "model=bert cannot train on dataset=digits" in pair.stderr
-    missing = run_py("dataset=cifar10", "model=resnet18", f"paths.data={tmp_path / 'nothing'}", f"paths.root={tmp_path}")
+    missing = run_py("dataset=cifar10", "model=resnet18", "download=false", f"paths.data={tmp_path / 'nothing'}",
+                     f"paths.root={tmp_path}")
     assert missing.returncode == 2 and "download=true" in missing.stderr and "Traceback" not in missing.stderr
     blocker = tmp_path / "a_file"
     blocker.write_text("keep me")
@@ -53,6 +51,16 @@ def test_invalid_pair_missing_data_and_unwritable_dir_are_clear_errors(tmp_path)
     assert unwritable_root.returncode == 2 and "cannot write to" in unwritable_root.stderr
     assert "Traceback" not in unwritable_root.stderr
     assert blocker.read_text() == "keep me"
+
+
+def test_the_papers_cifar10_command_offline_is_a_clear_error(tmp_path):
+    """`python run.py optimizer=salsa dataset=cifar10` without the data and without internet (conftest sends the
+    download to a closed local port): exit 2, where to put the files, no traceback, no data written."""
+    out = run_py("optimizer=salsa", "dataset=cifar10", f"paths.data={tmp_path / 'data'}", f"paths.root={tmp_path}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "could not be downloaded" in out.stderr and "cifar-10-python.tar.gz" in out.stderr
+    assert f"{tmp_path / 'data' / 'cifar10' / 'cifar-10-batches-py'}" in out.stderr
+    assert not list((tmp_path / "data").rglob("data_batch_*"))
 
 
 def test_nan_loss_marks_the_run_failed(tmp_path):

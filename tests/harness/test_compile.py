@@ -4,6 +4,8 @@ import json
 import pytest
 from test_cli import run_py
 
+COUNTS = ("steps", "forwards", "backwards", "line_searches", "backtracks")
+
 
 def test_compiled_run_matches_the_eager_run(tmp_path):
     common = ["trainer.max_steps=4", "trainer.epochs=1", "trainer.limit=256"]
@@ -14,4 +16,10 @@ def test_compiled_run_matches_the_eager_run(tmp_path):
     [a], [b] = ([json.loads(p.read_text()) for p in (tmp_path / k / "runs").glob("*/summary.json")] for k in ("eager", "compiled"))
     assert b["status"] == "finished" and b["totals"]["steps"] == a["totals"]["steps"] == 4
     assert b["totals"]["forwards"] > 4  # line-search trials ran through the compiled model
-    assert b["metrics"]["final_train_loss"] == pytest.approx(a["metrics"]["final_train_loss"], rel=1e-3)
+    # the same decisions (trials accepted, backtracks): the counts are equal
+    assert {k: b["totals"][k] for k in COUNTS} == {k: a["totals"][k] for k in COUNTS}
+    # Not bitwise: Inductor fuses the pointwise ops and reductions into its own kernels (another summation order,
+    # its own vectorised exp/log, within a few ulp). A float32 sum of n terms in any order is within n * 2^-24 of
+    # the exact sum relative to the terms' magnitudes (for a loss, its value), n = 256 the longest reduction (the
+    # MLP's width); with the same decisions each of the 4 steps and the final evaluation add at most that.
+    assert b["metrics"]["final_train_loss"] == pytest.approx(a["metrics"]["final_train_loss"], rel=5 * 256 * 2.0**-24, abs=0)

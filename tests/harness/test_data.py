@@ -84,7 +84,8 @@ def test_wordpiece_is_deterministic_across_processes(data_root, tmp_path):
     import subprocess
     import sys
     code = ("import sys; sys.path.insert(0, 'tests/harness'); from test_data import load; from pathlib import Path; "
-            f"d = load('sst2', Path('{data_root}'), 'dataset.max_length=32', model='bert_tiny'); print(d.train.x['input_ids'].sum().item())")
+            f"d = load('sst2', Path('{data_root}'), 'dataset.max_length=32', model='bert_tiny'); "
+            "print(d.train.x['input_ids'].sum().item())")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
     assert len(outs) == 1
 
@@ -93,7 +94,8 @@ def test_lm_text_and_nanogpt_bin(data_root):
     text = load("openwebtext", data_root, "dataset.block_size=16", model="gpt2_tiny")
     x, y = next(text.train.batches(4, train=True))
     assert x.shape == (4, 16) and torch.equal(x[:, 1:], y[:, :-1]) and text.kind == "lm"
-    binary = load("openwebtext", data_root, "dataset.block_size=16", "dataset.subdir=owt_bin", "dataset.bin_vocab_size=300", model="gpt2_tiny")
+    binary = load("openwebtext", data_root, "dataset.block_size=16", "dataset.subdir=owt_bin", "dataset.bin_vocab_size=300",
+                  model="gpt2_tiny")
     tokens = np.fromfile(data_root / "owt_bin" / "train.bin", dtype=np.uint16)
     assert len(binary.train) == (4000 - 1) // 16 and binary.num_classes == 300
     x, y = next(binary.train.batches(2))

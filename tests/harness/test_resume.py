@@ -57,6 +57,9 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, case):
     assert ref_dir.name == run_dir.name
     ref, got = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, run_dir))
     assert got["status"] == "finished" and got["metrics"] == ref["metrics"]
+    # the per-step training losses (the paper's metric): cut back to the checkpoint and continued, one per step
+    losses = (run_dir / "train_loss.f32").read_bytes()
+    assert losses == (ref_dir / "train_loss.f32").read_bytes() and len(losses) == 4 * got["totals"]["steps"]
     assert 0 < killed_at < got["totals"]["steps"]
     assert {k: v for k, v in got["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")} == \
            {k: v for k, v in ref["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")}

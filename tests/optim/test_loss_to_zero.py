@@ -9,9 +9,9 @@ import math
 import torch
 from torch import nn
 
+from experiments.overhead.release import release_closure
 from salsa import SaLSa
 from salsa.reference import SaLSA
-from experiments.overhead.release import release_closure
 from tests.optim.helpers import load_release_or_skip
 
 

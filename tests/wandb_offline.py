@@ -1,0 +1,103 @@
+"""Reads W&B offline runs (<dir>/wandb/offline-run-*/run-<id>.wandb) with wandb's own record definitions.
+
+wandb 0.31 has no Python reader any more (its datastore moved into the Go wandb-core, which `wandb sync` runs);
+the file is a LevelDB-style log of wandb.proto Record messages: a 7-byte header (":W&B", 0xBEE1, version 0), then
+32 KiB blocks of chunks (crc32 4, length 2, type 1: full, first, middle, last). The framing is read here and
+checked against each chunk's crc32; every record is decoded by wandb's protobuf classes.
+`OfflineApi` offers these runs in the shape of the public API's (wandb.Api().runs(project)), for
+analysis.wandb_source."""
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from wandb.proto import wandb_internal_pb2 as pb
+
+HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
+BLOCK = 32 * 1024
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+def subprocess_env(**overrides: str) -> dict:
+    """This process's environment for a run.py subprocess, without WANDB_SERVICE: a test that ran wandb in this
+    process (test_configs_and_logging) leaves it set, and the child would then share that wandb service."""
+    return {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "OMP_NUM_THREADS": "1", **overrides}
+
+
+def records(path: Path) -> list:
+    """Every Record in a .wandb file, in order."""
+    data = path.read_bytes()
+    assert data.startswith(HEADER), f"{path} is not a W&B log (header {data[:7]!r})"
+    out, pending, pos = [], b"", len(HEADER)
+    while pos + 7 <= len(data):
+        if BLOCK - pos % BLOCK < 7:  # a block's tail too short for a chunk header is padding
+            pos += BLOCK - pos % BLOCK
+            continue
+        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 and length == 0:  # zero padding at the end of a block
+            pos += BLOCK - pos % BLOCK
+            continue
+        chunk = data[pos + 7:pos + 7 + length]
+        assert zlib.crc32(chunk, zlib.crc32(bytes([kind]))) == crc, f"{path}: bad checksum at byte {pos}"
+        pos += 7 + length
+        pending = chunk if kind in (FULL, FIRST) else pending + chunk
+        if kind in (FULL, LAST):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            out.append(record)
+    return out
+
+
+def _value(item):
+    """A HistoryItem / SummaryItem / ConfigItem's value (wandb writes value_json, or one typed field)."""
+    if item.value_json:
+        return json.loads(item.value_json)
+    field = item.WhichOneof("value") if item.DESCRIPTOR.oneofs_by_name.get("value") else None
+    return getattr(item, field) if field and field != "none" else None
+
+
+def _put(into: dict, items) -> dict:
+    """Sets each item's value at its key (a nested_key as nested dicts, as the public API shows them)."""
+    for item in items:
+        *parents, last = item.nested_key or [item.key]
+        target = into
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = _value(item)
+    return into
+
+
+class OfflineRun:
+    """One offline W&B run: id, state, config, summary and scan_history(), as the public API's Run."""
+
+    def __init__(self, path: Path):
+        self.config, self.summary, self.history = {}, {}, []
+        self.id, exit_code = None, None
+        for record in records(path):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                self.id = record.run.run_id
+                _put(self.config, record.run.config.update)
+            elif kind == "config":
+                _put(self.config, record.config.update)
+            elif kind == "history":
+                self.history.append(_put({}, record.history.item))
+            elif kind == "summary":
+                _put(self.summary, record.summary.update)
+            elif kind == "exit":
+                exit_code = record.exit.exit_code
+        self.state = "running" if exit_code is None else "finished" if exit_code == 0 else "failed"
+
+    def scan_history(self):
+        return iter(self.history)
+
+
+class OfflineApi:
+    """wandb.Api()'s runs(project) over the offline runs under the given directories."""
+
+    def __init__(self, *roots: Path):
+        self.paths = sorted(p for root in roots for p in root.rglob("offline-run-*/run-*.wandb"))
+
+    def runs(self, project: str) -> list[OfflineRun]:
+        return [OfflineRun(p) for p in self.paths]
