@@ -125,7 +125,8 @@ def report(rows: list[dict], args, seconds: float, pictures: list[str]) -> str:
         f"of {BATCH} digits, cycled; each run trains {args.steps_past} steps past the first loss below {ZERO:g}. "
         f"Collapse: the loss rises above {COLLAPSE:g} after it was below {ZERO:g}, or the run stops on a non-finite value.",
         "",
-        "| case | optimizer | seeds | collapsed | errors | first loss < 1e-3 (step) | max loss after | final loss (max of last 100) | forwards/step after | s per run |",
+        "| case | optimizer | seeds | collapsed | errors | first loss < 1e-3 (step) | max loss after "
+        "| final loss (max of last 100) | forwards/step after | s per run |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in dict.fromkeys(r["case"] for r in rows):

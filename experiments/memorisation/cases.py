@@ -6,8 +6,8 @@ by tests/optim/test_memorisation.py.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from sklearn.datasets import load_digits

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from salsa import SaLSa
 from experiments.memorisation.cases import make_case
 from experiments.memorisation.trace import train
+from salsa import SaLSa
 
 
 @pytest.mark.parametrize("case_name", ["mlp", "cnn_bn", "transformer"])
