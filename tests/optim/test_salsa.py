@@ -39,16 +39,25 @@ def test_first_adam_step_by_hand():
     assert opt.last_step_stats()["s"] == pytest.approx(0.4, abs=1e-12)
 
 
-def test_searches_follow_the_frequency_rule():
+def expected_interval(st: dict, debiased: bool) -> float:
+    """L from the state before the step: bias-corrected averages (n = searches so far) or the release's raw ones."""
+    if not debiased:
+        return search_interval(st["eta_fast"], st["eta_slow"], 10)
+    n = st["averaged"]
+    return search_interval(st["eta_fast"] / (1 - 0.9**n), st["eta_slow"] / (1 - 0.99**n), 10) if n else 0.0
+
+
+@pytest.mark.parametrize("debiased", [True, False])
+def test_searches_follow_the_frequency_rule(debiased):
     model = make_mlp()
-    opt = SaLSa(model.parameters())
+    opt = SaLSa(model.parameters(), debiased_frequency=debiased)
     since, searched = 0, []
     for k, (x, y) in enumerate(batches(120), start=1):
         st = dict(opt.line_search_state)
-        expected_interval = search_interval(st["eta_fast"], st["eta_slow"], 10)
+        interval = expected_interval(st, debiased)
         opt.step(lambda: nn.functional.cross_entropy(model(x), y))
         since += 1
-        expected = k < 10 or since >= expected_interval
+        expected = k < 10 or since >= interval or not st["resolved"]
         assert opt.last_step_stats()["line_search"] == expected, k
         searched.append(expected)
         if expected:
