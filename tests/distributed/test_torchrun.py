@@ -17,7 +17,8 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 COMMON = ("dataset=digits", "model=mlp", "model.dropout=0.0", "trainer.device=cpu", "trainer.epochs=2",
           "trainer.batch_size=64", "trainer.eval_batch_size=256", "trainer.log_every=5")
 TIMING = ("step_time_s", "samples_per_s")
-RUN_FILES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", ".lock"}  # .lock: the owner's flock
+RUN_FILES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", ".lock",  # .lock: the owner's flock
+             "train_loss.f32"}  # every step's training-mode loss
 
 
 def _env() -> dict:

