@@ -7,7 +7,6 @@ when the world size is the same, else rank 0's (a changed world size is a numeri
 A checkpoint that cannot be read is moved aside by the runner (Damaged), never deleted."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -15,7 +14,7 @@ import torch
 from salsa.registry import UserError
 from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loop import Progress
-from salsa.train.rundir import RECORDED_ONLY
+from salsa.train.rundir import RECORDED_ONLY, atomic_write
 
 KEYS = ("config_hash", "model", "optimizer", "schedule", "rng", "progress")
 
@@ -46,16 +45,7 @@ def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: s
     }
     if ranks.active:
         state["rng_ranks"] = rngs
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:  # a Python file: a write error is an OSError with its errno (ENOSPC)
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
 def read(path: Path, device) -> dict:

@@ -39,18 +39,23 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
-def write_json(path: Path, obj) -> None:
-    """Atomic: a reader sees the old file or the new one, never half of one."""
+def atomic_write(path: Path, write, *, binary: bool = False) -> None:
+    """write(file) into a temporary file, then os.replace: a reader sees the old file or the new one, never half
+    of one; a failed write (an OSError with its errno, e.g. ENOSPC) leaves the old file and no temporary one."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, allow_nan=False)
+        with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, lambda f: json.dump(obj, f, indent=2, allow_nan=False))
 
 
 def warn(message: str) -> None:
