@@ -19,6 +19,7 @@ from torch import nn
 
 from salsa.optim.closure import Closure
 from salsa.optim.criteria import search_interval
+from salsa.optim.sls import SLS
 from salsa.reference.base import (
     ALWAYS_SEARCH,
     MAX_INTERVAL,
@@ -46,12 +47,6 @@ class AdamSLS(ReferenceLineSearch):
     of the table's runs used (strategies, Lion, heavy ball, clipping, ...) are not implemented.
     """
 
-    RESETS = {
-        0: lambda opt, eta: eta,
-        1: lambda opt, eta: eta * opt.gamma ** (1.0 / opt.n_batches_per_epoch),
-        2: lambda opt, eta: opt.init_step_size,
-    }
-
     def __init__(
         self,
         params,
@@ -75,8 +70,8 @@ class AdamSLS(ReferenceLineSearch):
                 f"AdamSLS reproduces base_opt/gv_option = adam/per_param (Adam) and scalar/scalar (SGD), "
                 f"got {base_opt}/{gv_option}"
             )
-        if reset_option not in self.RESETS:
-            raise ValueError(f"reset_option must be one of {sorted(self.RESETS)}, got {reset_option}")
+        if reset_option not in SLS.RESETS:
+            raise ValueError(f"reset_option must be one of {sorted(SLS.RESETS)}, got {reset_option}")
         if n_batches_per_epoch < 1 or c <= 0 or not 0.0 < beta_b < 1.0:
             raise ValueError("need n_batches_per_epoch >= 1, c > 0 and 0 < beta_b < 1")
         if not (0.0 <= beta < 1.0 and 0.0 <= momentum < 1.0 and 0.0 <= beta_s < 1.0):
@@ -85,7 +80,7 @@ class AdamSLS(ReferenceLineSearch):
         self.n_batches_per_epoch, self.init_step_size, self.c, self.gamma = n_batches_per_epoch, init_step_size, c, gamma
         self.beta, self.momentum, self.beta_b, self.beta_s = beta, momentum, beta_b, beta_s
         self.adam = base_opt == "adam"
-        self.reset = self.RESETS[reset_option]
+        self.reset = SLS.RESETS[reset_option]  # the same rules as our SLS (IssamLaradji/sls)
         self.smooth, self.speed_up = smooth, speed_up
 
     @torch.no_grad()
@@ -98,7 +93,7 @@ class AdamSLS(ReferenceLineSearch):
         st["since_search"] += 1
         if self.adam:
             adam_moments_(ev.states, grads, self.beta, self.momentum)
-        eta = self.reset(self, st["step_size"])
+        eta = self.reset(st["step_size"], self)
         origin, trials, accepted = ev.params, 0, True
         if k <= ALWAYS_SEARCH or st["since_search"] >= interval or not self.speed_up:
             st["since_search"] = 0
