@@ -22,10 +22,11 @@ def rank_share(n: int, rank: int, world_size: int) -> slice:
     return slice(n * rank // world_size, n * (rank + 1) // world_size)
 
 
-def to_device(x, device):
+def to_device(x, device, dtype: torch.dtype | None = None):
+    """x (a tensor or a dict of tensors) on `device`; floating-point tensors also cast to `dtype` if given."""
     if isinstance(x, dict):
-        return {k: v.to(device, non_blocking=True) for k, v in x.items()}
-    return x.to(device, non_blocking=True)
+        return {k: to_device(v, device, dtype) for k, v in x.items()}
+    return x.to(device, dtype=dtype if x.is_floating_point() else None, non_blocking=True)
 
 
 def _index(x, idx):

@@ -58,7 +58,7 @@ def loss_of(result) -> torch.Tensor:
     return result.loss if isinstance(result, Backpropagated) else result
 
 
-def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
@@ -175,7 +175,7 @@ class ClosureEvaluator:
     def trial(self, closure: Closure) -> float:
         """The (rank-averaged) loss at the current parameters, with the gradient evaluation's RNG."""
         set_rng_state(self._rng_before)
-        return global_mean(_at_least_float32(loss_of(closure()).detach())).item()
+        return global_mean(at_least_float32(loss_of(closure()).detach())).item()
 
 
 def finite_loss_and_grad_sq(
@@ -184,7 +184,7 @@ def finite_loss_and_grad_sq(
     """(rank-mean loss, squared gradient norm) in one device sync; raises NonFiniteError naming the step."""
     grads = [p.grad for p in params]
     norms = torch._foreach_norm(grads) if grads else []
-    loss = _at_least_float32(loss.reshape(()))
+    loss = at_least_float32(loss.reshape(()))
     grad_sq = torch.stack(norms).to(loss.dtype).square().sum() if norms else loss.new_zeros(())
     loss_value, grad_sq_value = global_mean(torch.stack([loss, grad_sq])).tolist()
     if math.isfinite(loss_value) and math.isfinite(grad_sq_value):

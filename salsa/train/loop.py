@@ -13,8 +13,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from salsa.data import to_device
-from salsa.optim.closure import Backpropagated
+from salsa.optim.closure import Backpropagated, at_least_float32
 from salsa.train.distributed import SINGLE, Ranks
+
+# trainer.precision -> the dtype of the parameters and floating-point inputs (bf16 autocasts float32 parameters;
+# fp64 is for numerics checks: its rounding is 2^29 times smaller, see tests/distributed/test_torchrun.py)
+PRECISIONS = {"fp32": None, "bf16": None, "fp64": torch.float64}
 
 
 @dataclass
@@ -51,8 +55,9 @@ class KillSwitch:
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy for classification (B, C) and next-token prediction (B, T, V) alike."""
-    return F.cross_entropy(logits.flatten(0, -2).float(), y.flatten(), reduction=reduction)
+    """Cross-entropy for classification (B, C) and next-token prediction (B, T, V) alike, in float32 at least
+    (bf16 logits are upcast, fp64 ones kept)."""
+    return F.cross_entropy(at_least_float32(logits.flatten(0, -2)), y.flatten(), reduction=reduction)
 
 
 def synchronize(device: torch.device) -> None:
@@ -99,7 +104,7 @@ def make_closure(model, x, y, *, weight: float, micro: int, autocast, grad_clip)
 
 
 @torch.no_grad()
-def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SINGLE) -> tuple[float, float]:
+def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SINGLE, dtype=None) -> tuple[float, float]:
     """Mean log loss and accuracy over the WHOLE split (under torchrun each rank takes its share of every
     batch of batch_size and the sums are all-reduced). `model` is the bare module, not the DDP wrapper (whose
     forward synchronises buffers collectively), with rank 0's buffers."""
@@ -110,7 +115,7 @@ def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SIN
     correct = torch.zeros((), dtype=torch.long, device=device)
     count = 0
     for x, y in split.batches(batch_size, rank=ranks.rank, world_size=ranks.world_size):
-        x, y = to_device(x, device), to_device(y, device)
+        x, y = to_device(x, device, dtype), to_device(y, device)
         with autocast():
             logits = model(x)
         loss += loss_fn(logits, y, reduction="sum").double()
@@ -131,6 +136,7 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
     and each rank trains on its share."""
     eval_model = model if eval_model is None else eval_model
     bf16 = tcfg.precision == "bf16"
+    dtype = PRECISIONS[tcfg.precision]
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
@@ -153,7 +159,7 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
     def evaluate_all():
         for name, split in splits.items():
             if split is not None:
-                loss, acc = evaluate(eval_model, split, tcfg.eval_batch_size, device, autocast, ranks)
+                loss, acc = evaluate(eval_model, split, tcfg.eval_batch_size, device, autocast, ranks, dtype)
                 progress.evals.append(dict(step=progress.step, epoch=progress.epoch, split=name, loss=loss, acc=acc))
                 log({"kind": "eval", **progress.evals[-1]})
         kill_switch("eval")
@@ -164,7 +170,7 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
         started, every = time.perf_counter(), False
         for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
                                        rank=ranks.rank, world_size=ranks.world_size):
-            x, y = to_device(x, device), to_device(y, device)
+            x, y = to_device(x, device, dtype), to_device(y, device)
             rows = min(tcfg.batch_size, len(data.train) - progress.batch * tcfg.batch_size)  # the global batch
             # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
             # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
@@ -210,7 +216,7 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
     bar.close()
     if not progress.evals or progress.evals[-1]["step"] != progress.step:
         evaluate_all()
-    final_train_loss, _ = evaluate(eval_model, data.train, tcfg.eval_batch_size, device, autocast, ranks)
+    final_train_loss, _ = evaluate(eval_model, data.train, tcfg.eval_batch_size, device, autocast, ranks, dtype)
     log({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
     kill_switch("final")
     return final_train_loss

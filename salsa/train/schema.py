@@ -66,7 +66,7 @@ RULES: dict[str, Rule] = {
     "trainer.max_steps": integer(1, optional=True, note=" (null: no limit)"),
     "trainer.limit": integer(1, optional=True, note=" (examples per split; null: the whole split)"),
     "trainer.device": choice("auto", "cpu", "cuda", "cuda:N", pattern=r"cuda:\d+"),
-    "trainer.precision": choice("fp32", "bf16"),
+    "trainer.precision": choice("fp32", "bf16", "fp64"),
     "trainer.compile": BOOLEAN,
     "trainer.grad_clip": number(0, low_open=True, optional=True),
     "trainer.micro_batches": integer(1, note=" (and at most trainer.batch_size)"),

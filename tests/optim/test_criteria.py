@@ -22,6 +22,7 @@ def test_armijo_boundary_and_non_finite():
 
 def test_search_interval():
     assert search_interval(1.0, 1.0, 10) == 10  # stable step size: the cap
+    # rel=1e-6: the 1e-8 guard in 1 / (r_bar - 1 + 1e-8) shifts L by 1e-8 * L relative (2e-7 for L = 20)
     assert search_interval(1.5, 1.0, 10) == pytest.approx(2.0, rel=1e-6)  # r_bar = 1.5 -> 1/0.5
     assert search_interval(1.0, 1.5, 10) == pytest.approx(2.0, rel=1e-6)  # r_bar = max(r, 1/r)
     assert search_interval(1.25, 1.0, 10) == pytest.approx(4.0, rel=1e-6)
