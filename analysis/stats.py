@@ -54,10 +54,13 @@ def cell_stats(cells: pd.DataFrame, metric: str, planned: int, tasks, columns) -
 def paired_log_ttest(a: pd.Series, b: pd.Series) -> dict:
     """a, b: values indexed by seed. Paired t-test on log(a) - log(b) over the common seeds."""
     common = a.index.intersection(b.index)
-    diff = np.log(a[common].to_numpy(float)) - np.log(b[common].to_numpy(float))
+    log_a, log_b = np.log(a[common].to_numpy(float)), np.log(b[common].to_numpy(float))
+    diff = log_a - log_b
     result = {"n_pairs": len(common), "ratio_geomean": float(np.exp(diff.mean())) if len(common) else np.nan,
               "t": np.nan, "p_value": np.nan}
-    if len(common) >= 2 and diff.std(ddof=1) > 0:
-        test = stats.ttest_rel(np.log(a[common].to_numpy(float)), np.log(b[common].to_numpy(float)))
+    # equal ratios give differences that still differ by the rounding of the logs (a few ulps of |log|): no spread
+    rounding = 8 * np.finfo(float).eps * max(np.abs(log_a).max(initial=0.0), np.abs(log_b).max(initial=0.0))
+    if len(common) >= 2 and diff.std(ddof=1) > rounding:
+        test = stats.ttest_rel(log_a, log_b)
         result.update(t=float(test.statistic), p_value=float(test.pvalue))
     return result

@@ -2,8 +2,9 @@
 
 The harness's W&B mirror (salsa/train/loggers.py) logs: run id = run_id; config = the resolved Hydra config;
 summary = status + the summary.json metrics and totals, flat (and wandb's last "step"); history rows with "step" and "<kind>/<key>"
-(kind: step, val, test, final). This rebuilds each run's summary.json and metrics.jsonl in a local cache
-(<cache>/<run id>/) that the ordinary reader then treats as one more results root.
+(kind: step, val, test, final); the run file train_loss.f32 (every step's loss, for the paper's metric). This rebuilds
+each run's summary.json, metrics.jsonl and train_loss.f32 in a local cache (<cache>/<run id>/) that the ordinary
+reader then treats as one more results root.
 Needs the `wandb` package (not a dependency of the analysis otherwise).
 """
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .errors import AnalysisError
 from .output import write_text
+from .train_loss import FILE as STEP_LOSSES
 
 TOTALS = ("steps", "wall_time_s", "forwards", "backwards", "line_searches", "peak_memory_bytes")
 STATE_TO_STATUS = {"finished": "finished", "running": "running", "crashed": "failed", "failed": "failed",
@@ -64,4 +66,7 @@ def download_project(project: str, cache: Path, api=None) -> Path:
         write_text(cache / run.id / "summary.json", json.dumps(summary_of(run)))
         lines = "".join(json.dumps(record) + "\n" for record in records_of(run.scan_history()))
         write_text(cache / run.id / "metrics.jsonl", lines)
+        for file in run.files(names=[STEP_LOSSES]):  # absent from runs mirrored before it was saved
+            if file.size:
+                file.download(root=str(cache / run.id), replace=True)
     return cache

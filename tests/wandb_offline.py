@@ -5,9 +5,11 @@ the file is a LevelDB-style log of wandb.proto Record messages: a 7-byte header 
 32 KiB blocks of chunks (crc32 4, length 2, type 1: full, first, middle, last). The framing is read here and
 checked against each chunk's crc32; every record is decoded by wandb's protobuf classes.
 `OfflineApi` offers these runs in the shape of the public API's (wandb.Api().runs(project)), for
-analysis.wandb_source."""
+analysis.wandb_source; a run's files are those its Files records name, as `wandb sync` uploads them from the
+offline run's files/ directory."""
 import json
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -68,12 +70,30 @@ def _put(into: dict, items) -> dict:
     return into
 
 
+class OfflineFile:
+    """A run file as the public API's File: name, size, download(root, replace, exist_ok)."""
+
+    def __init__(self, path: Path, name: str):
+        self.path, self.name = path, name
+        self.size = path.stat().st_size
+
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False):
+        target = Path(root) / self.name
+        if target.exists() and not replace:
+            if exist_ok:
+                return open(target)
+            raise ValueError(f"{target} already exists, pass replace=True to overwrite")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, target)  # follows the symlink wandb.save leaves in files/
+        return open(target)
+
+
 class OfflineRun:
-    """One offline W&B run: id, state, config, summary and scan_history(), as the public API's Run."""
+    """One offline W&B run: id, state, config, summary, scan_history() and files(), as the public API's Run."""
 
     def __init__(self, path: Path):
-        self.config, self.summary, self.history = {}, {}, []
-        self.id, exit_code = None, None
+        self.config, self.summary, self.history, self.file_names = {}, {}, [], []
+        self.id, exit_code, self.files_dir = None, None, path.parent / "files"
         for record in records(path):
             kind = record.WhichOneof("record_type")
             if kind == "run":
@@ -85,12 +105,17 @@ class OfflineRun:
                 self.history.append(_put({}, record.history.item))
             elif kind == "summary":
                 _put(self.summary, record.summary.update)
+            elif kind == "files":
+                self.file_names += [item.path for item in record.files.files]
             elif kind == "exit":
                 exit_code = record.exit.exit_code
         self.state = "running" if exit_code is None else "finished" if exit_code == 0 else "failed"
 
     def scan_history(self):
         return iter(self.history)
+
+    def files(self, names: list[str] | None = None) -> list[OfflineFile]:
+        return [OfflineFile(self.files_dir / name, name) for name in self.file_names if not names or name in names]
 
 
 class OfflineApi:

@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from salsa.registry import Registry, UserError
+from salsa.train.rundir import StepLosses
 
 LOGGERS = Registry("logger")
 
@@ -31,9 +32,11 @@ class WandbMirror:
     service cannot be reached (or no API key is set) at start, the run is mirrored offline under the run
     directory's wandb/ and the command to upload it later is printed (`wandb sync <dir>`); an error while
     logging stops the mirror, not the run. Entity and project come from the config or WANDB_ENTITY /
-    WANDB_PROJECT; the API key is left to wandb (env or `wandb login`); WANDB_INIT_TIMEOUT (s) bounds the wait."""
+    WANDB_PROJECT; the API key is left to wandb (env or `wandb login`); WANDB_INIT_TIMEOUT (s) bounds the wait.
+    At the end the run's train_loss.f32 (every step's loss, the paper's metric) is saved as a W&B run file."""
 
     def __init__(self, cfg, run_dir, run_id):
+        self.run_dir = Path(run_dir)
         try:
             import wandb
         except ImportError as e:
@@ -61,6 +64,8 @@ class WandbMirror:
 
     def finish(self, summary: dict) -> None:
         self._call(self.run.summary.update, {"status": summary["status"], **summary["metrics"], **summary["totals"]})
+        if (self.run_dir / StepLosses.FILE).exists():
+            self._call(self.run.save, str(self.run_dir / StepLosses.FILE), base_path=str(self.run_dir), policy="now")
         self._call(self.run.finish, exit_code=0 if summary["status"] == "finished" else 1)
 
     def _call(self, method, *args, **kwargs) -> None:

@@ -51,6 +51,11 @@ def test_paired_log_ttest_against_the_formula():
 def test_paired_log_ttest_without_spread_gives_no_p_value():
     result = paired_log_ttest(pd.Series([1.0, 2.0]), pd.Series([2.0, 4.0]))
     assert result["ratio_geomean"] == pytest.approx(0.5) and math.isnan(result["p_value"])
+    # the same ratio on every seed, whose log differences differ in the last bits (no spread either; scipy would warn)
+    a, b = pd.Series([0.05, 0.1, 0.2]), pd.Series([0.1, 0.2, 0.4])
+    assert np.log(a).sub(np.log(b)).std() > 0
+    result = paired_log_ttest(a, b)
+    assert result["ratio_geomean"] == pytest.approx(0.5) and math.isnan(result["t"]) and math.isnan(result["p_value"])
 
 
 def test_cell_stats_flags_short_cells_and_includes_empty_ones():

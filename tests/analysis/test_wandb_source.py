@@ -15,11 +15,12 @@ def test_runs_rebuilt_from_wandb_read_like_the_local_ones(tmp_path, wandb_offlin
     local, remote = collect_runs([runs]), collect_runs([cache])
     assert len(local) == 2
     assert set(remote.columns) == set(local.columns)
-    # config_hash is not mirrored; nor is train_loss.f32 (every step's loss, a local file), so the paper's metric
-    # stays empty for runs read from W&B (a known gap, noted in docs/run-directory.md)
-    same = [c for c in local.columns if c not in ("run_dir", "config_hash") and not c.startswith("paper_train_loss")]
-    assert remote.filter(like="paper_train_loss").isna().all().all()
+    # config_hash is not mirrored; train_loss.f32 is (a run file), so the paper's metric is there too
+    same = [c for c in local.columns if c not in ("run_dir", "config_hash")]
+    assert not remote.filter(like="paper_train_loss").isna().any().any()
     assert remote[same].equals(local[same])
+    for run_id in local["run_id"]:
+        assert (cache / run_id / "train_loss.f32").read_bytes() == next(runs.glob(f"{run_id}/train_loss.f32")).read_bytes()
     local_curves, remote_curves = collect_curves(local), collect_curves(remote)
     for kind in ("step", "eval", "final"):
         assert (remote_curves["kind"] == kind).sum() == (local_curves["kind"] == kind).sum()

@@ -28,6 +28,8 @@ def test_offline_run_read_back_equals_the_run_directory(wandb_offline_runs):
             expected.append({"step": record["step"], **{f"{kind}/{k}": v for k, v in record.items()
                                                         if k not in ("kind", "split", "step") and v is not None}})
         assert [{k: v for k, v in row.items() if not k.startswith("_")} for row in run.scan_history()] == expected
+        [losses] = run.files(names=["train_loss.f32"])  # every step's loss, byte for byte
+        assert losses.name == "train_loss.f32" and losses.path.read_bytes() == (run_dir / "train_loss.f32").read_bytes()
 
 
 def closed_port() -> int:
