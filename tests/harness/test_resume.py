@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -17,10 +16,11 @@ CASES = {  # dropout exercises the restored RNG, BatchNorm the restored buffers;
 }
 
 
-def start(root, args):
+def start(root, args, **env):
     cmd = [sys.executable, str(REPO / "run.py"), "dataset=mnist5k", "optimizer=salsa_adam", "trainer.checkpoint_every=20",
            "trainer.device=cpu", f"paths.root={root}", *args]
-    return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
 
 
 def records(run_dir):
@@ -38,15 +38,9 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, case):
     reference = start(tmp_path / "ref", CASES[case])
     assert reference.wait(timeout=300) == 0, reference.stderr.read()
 
-    victim = start(tmp_path / "killed", CASES[case])
-    metrics = tmp_path / "killed" / "runs" / only_run_dir(tmp_path / "ref").name / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until it is past a mid-epoch checkpoint, then kill it hard
-        if metrics.exists() and metrics.read_text().count('"kind": "step"') >= 12:
-            break
-        time.sleep(0.01)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
+    # SIGKILL after step 50, 10 steps past the mid-epoch checkpoint at step 40 (the loop's test hook: no clock)
+    victim = start(tmp_path / "killed", CASES[case], SALSA_TEST_KILL_AT="step:50")
+    assert victim.wait(timeout=300) == -signal.SIGKILL
     run_dir = only_run_dir(tmp_path / "killed")
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "running"
     killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["progress"]["step"]
@@ -60,7 +54,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, case):
     # the per-step training losses (the paper's metric): cut back to the checkpoint and continued, one per step
     losses = (run_dir / "train_loss.f32").read_bytes()
     assert losses == (ref_dir / "train_loss.f32").read_bytes() and len(losses) == 4 * got["totals"]["steps"]
-    assert 0 < killed_at < got["totals"]["steps"]
+    assert killed_at == 40
     assert {k: v for k, v in got["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")} == \
            {k: v for k, v in ref["totals"].items() if k not in ("wall_time_s", "peak_memory_bytes")}
     assert records(run_dir) == records(ref_dir)

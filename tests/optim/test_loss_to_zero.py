@@ -2,10 +2,12 @@
 
 The release takes an unchecked step at the grown step size, and keeps the growth, whenever the
 loss is exactly 0, s < 1e-8 or a trial leaves the loss exactly unchanged; when memorising, eta then
-grows by 1.1x per step until training blows up. The default keeps eta instead.
+grows by 1.1x per step until training blows up (when depends on the rounding of a float32 run;
+results/memorisation shows it on an MLP and a CNN; here the mechanism is checked exactly). The default keeps eta instead.
 """
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -14,15 +16,23 @@ from salsa import SaLSa
 from salsa.reference import SaLSA
 from tests.optim.helpers import load_release_or_skip
 
+# Losses a trial cannot tell apart: exactly 0, exactly unchanged (a constant), or s = 1e-18 far below the
+# release's 1e-8. Each decision is exact (no rounding near a threshold), so the step sizes are compared exactly.
+FLAT = {"zero": lambda w: (w * 0).sum(), "constant": lambda w: (w * 0).sum() + 1.0, "tiny_s": lambda w: 1e-9 * w.sum()}
 
-def test_an_exactly_zero_loss_does_not_grow_the_step_size():
-    for make, expected in ((SaLSa, 1.0), (SaLSA, 1.1**50)):
+
+@pytest.mark.parametrize("loss", FLAT)
+def test_where_the_loss_cannot_tell_ours_keeps_eta_and_the_release_grows_it(loss, tmp_path):
+    release = load_release_or_skip(tmp_path)
+    grown = 1.0
+    for _ in range(50):
+        grown *= 1.1  # the release's unchecked growth, step by step as it multiplies
+    for make, wrap, expected in ((SaLSa, False, 1.0), (SaLSA, False, grown), (release.SaLSA, True, grown)):
         w = nn.Parameter(torch.ones(4))
         opt = make([w])
         for _ in range(50):
-            opt.step(lambda: (w * 0).sum())
-        # a Python float multiplied 50 times: within 50 * 2^-53 = 5.6e-15 of 1.1**50
-        assert math.isclose(opt.step_size, expected, rel_tol=1e-9), make.__name__
+            opt.step(release_closure(opt, lambda: FLAT[loss](w)) if wrap else lambda: FLAT[loss](w))
+        assert float(opt.step_size) == expected, (make.__module__, loss)
 
 
 def memorising_transformer():
@@ -36,34 +46,18 @@ def memorising_transformer():
     return model, data, lambda x, y: nn.functional.cross_entropy(head(encoder(embed(x)).mean(1)), y)
 
 
-def run(opt_for, steps):
-    model, data, loss_fn = memorising_transformer()
-    opt, step = opt_for(model, loss_fn)
-    losses, sizes = [], []
-    for i in range(steps):
-        x, y = data[i % len(data)]
-        losses.append(step(opt, loss_fn, x, y))
-        sizes.append(opt.step_size)
-    return model, losses, sizes
-
-
 def test_memorising_transformer_stays_finite_and_stable():
-    model, losses, sizes = run(
-        lambda m, f: (SaLSa(m.parameters()), lambda o, f, x, y: o.step(lambda: f(x, y)).item()), 1500
-    )
+    model, data, loss_fn = memorising_transformer()
+    opt = SaLSa(model.parameters())
+    losses, sizes = [], []
+    for i in range(1500):
+        x, y = data[i % len(data)]
+        losses.append(opt.step(lambda: loss_fn(x, y)).item())
+        sizes.append(opt.step_size)
     assert all(math.isfinite(v) for v in losses)
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    # margins measured on four CPU/kernel settings and with 1e-6 perturbed initial weights: largest eta 3.3-7.4,
+    # the last 16 losses at most 6e-7. (The release's eta reached 1.2e3-8.6e4 within 1200 steps of this run in those
+    # settings but only 6-358 in some perturbed ones: when it blows up is chaotic, so the release is checked above.)
     assert max(sizes) < 100
     assert max(losses[-16:]) < 1e-3  # it did memorise: the regime under test was reached
-
-
-def test_the_release_blows_up_on_the_same_run(tmp_path):
-    release = load_release_or_skip(tmp_path)
-    _, losses, sizes = run(
-        lambda m, f: (
-            release.SaLSA(m.parameters()),
-            lambda o, f, x, y: o.step(release_closure(o, lambda: f(x, y))).item(),
-        ),
-        1200,
-    )
-    assert max(sizes) > 1000  # measured: 4.7e4 by step 1200; the default stays below 100

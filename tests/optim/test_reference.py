@@ -61,11 +61,11 @@ def follow(ours_model, ours, theirs_model, theirs_step):
     return worst, ours_sizes, theirs_sizes
 
 
-# The issue's bound: 1e-6 relative. Measured here: 0.0 (bitwise) in every setting, since the reference
-# classes repeat the authors' operations in their order; the bound leaves room for BLAS kernels whose
-# rounding depends on memory alignment on other machines. Equal step sizes and forward counts check that
-# every accept/reject decision was the same.
-BOUND = 1e-6
+# Bitwise (the issue asks for 1e-6 relative): the reference classes repeat the authors' operations in their order,
+# on tensors of the same shapes, in one process, so every kernel rounds alike on any CPU (measured 0.0 in every
+# setting with AVX-512, AVX2 and plain x86-64 kernels, and with 2 threads, whose trajectories differ from each
+# other). Equal step sizes and forward counts check that every accept/reject decision was the same.
+BOUND = 0.0
 
 
 @pytest.mark.parametrize("setting", sorted(ADAM_SLS_SETTINGS))
@@ -87,7 +87,7 @@ def test_adam_sls_follows_the_authors_class(setting, tmp_path):
     searches = ours.totals()["line_searches"]
     assert searches < STEPS if kwargs.get("speed_up") else searches == STEPS
     if "backtracking" in setting:
-        assert ours.totals()["backtracks"] > 20
+        assert ours.totals()["backtracks"] > 20  # measured: 26 on every kernel setting
 
 
 @pytest.mark.parametrize("setting", sorted(SALSA_SETTINGS))
@@ -105,16 +105,19 @@ def test_salsa_follows_the_release_class(setting, tmp_path):
     assert worst <= BOUND
     assert ours_sizes == theirs_sizes
     assert ours.totals()["forwards"] == theirs.state["n_forwards"]
+    # measured (searches/backtracks): defaults 120/74, use_mv 159-161/80-81 across kernel settings
     assert 30 < ours.totals()["line_searches"] < STEPS and ours.totals()["backtracks"] > 20
 
 
 def test_sls_equals_the_reference_adam_sls_step_by_step():
     """SLS(preconditioner="adam") is the paper's ADAM SLS column, computed with foreach kernels and without
     a copy of w_k. From the same state, every step makes the same decisions and lands within the rounding
-    of one step of the reference: each parameter is reached by at most `trials + 1` moves along d and one
-    momentum step, each add rounding by at most eps * (|w| + |move|), and the momentum step's factors
-    (1/bc1, P, m) are rounded in another order (a few eps relative); so |fast - ref| <= (trials + 8) eps
-    (|w_k| + eta |d_max|) elementwise, with |d_max| the larger of |P g| and |P m_hat|."""
+    of one step of the reference: each parameter is reached by at most `trials + 1` moves along d (the largest
+    from w_k to the first trial point, at eta_first = eta / beta_b^(trials - 1)) and one momentum step, each add
+    rounding by at most eps * (|w| + |move|), and the momentum step's factors (1/bc1, P, m) are rounded in another
+    order (a few eps relative); so |fast - ref| <= (trials + 8) eps (|w_k| + eta_first |d_max|) elementwise, with
+    |d_max| the larger of |P g| and |P m_hat|. A decision could differ only if an Armijo test were met within the
+    trial losses' rounding (~1e-7 relative); none is in these 100 steps (measured on four CPU kernel settings)."""
     x_all, y_all = digits()
     ref_model, fast_model = digits_mlp(), digits_mlp()
     ref = AdamSLS(ref_model.parameters(), c=0.1, smooth=False, init_step_size=1.0)
@@ -138,7 +141,8 @@ def test_sls_equals_the_reference_adam_sls_step_by_step():
             st = ref.state[q]
             precond = 1.0 / ((st["gv"] / (1 - beta**k)).sqrt() + 1e-8)
             d_max = torch.maximum((precond * q.grad).abs(), (precond * st["mv"] / (1 - 0.9**k)).abs())
-            bound = (trials + 8) * eps * (w.abs() + ref.step_size * d_max)
+            eta_first = ref.step_size / ref.beta_b ** (trials - 1)
+            bound = (trials + 8) * eps * (w.abs() + eta_first * d_max)
             assert ((p - q).abs() <= bound).all()
     assert backtracks > 10  # the searches did backtrack
 
