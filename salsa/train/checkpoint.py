@@ -7,6 +7,7 @@ when the world size is the same, else rank 0's (a changed world size is a numeri
 A checkpoint that cannot be read is moved aside by the runner (Damaged), never deleted."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -51,13 +52,17 @@ def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: s
 def read(path: Path, device) -> dict:
     """The checkpoint's contents; Damaged when they cannot be read (its reason leaves out torch's advice to
     load with weights_only=False, which a checkpoint of ours never needs)."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except OSError:
-        raise
-    except Exception as e:
-        reason = "empty or truncated" if isinstance(e, EOFError) else f"unreadable: {type(e).__name__}"
-        raise Damaged(f"{reason}, size {path.stat().st_size} bytes") from None
+    with warnings.catch_warnings(record=True) as caught:  # torch warns about some damage (an odd pickle protocol)
+        warnings.simplefilter("always")
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+        except OSError:
+            raise
+        except Exception as e:  # the message says what the warnings would have: the file is damaged
+            reason = "empty or truncated" if isinstance(e, EOFError) else f"unreadable: {type(e).__name__}"
+            raise Damaged(f"{reason}, size {path.stat().st_size} bytes") from None
+    for w in caught:  # a checkpoint that loads: its warnings are the user's to see
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     missing = [key for key in KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise Damaged(f"not a checkpoint of this harness: no {', '.join(missing)}")

@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -55,8 +56,12 @@ def truncate(run_dir, root):
     (run_dir / "checkpoint.pt").write_bytes(data[: len(data) // 2])
 
 
-def garbage(run_dir, root):
-    (run_dir / "checkpoint.pt").write_bytes(os.urandom(4096))
+def garbage(run_dir, root):  # fixed bytes: the same case on every run
+    (run_dir / "checkpoint.pt").write_bytes(random.Random(0).randbytes(4096))
+
+
+def garbage_after_a_pickle_header(run_dir, root):  # torch.load warns of "pickle protocol 87", then fails
+    (run_dir / "checkpoint.pt").write_bytes(b"\x80\x57" + random.Random(1).randbytes(4094))
 
 
 def empty(run_dir, root):
@@ -183,6 +188,8 @@ CASES = [
          restarted_with_the_damaged_file_kept, paused_unchanged=False),
     Case("garbage checkpoint", [], 0, ["checkpoint.pt is damaged"], PAUSED, garbage,
          restarted_with_the_damaged_file_kept, paused_unchanged=False),
+    Case("garbage checkpoint after a pickle header", [], 0, ["checkpoint.pt is damaged"], PAUSED,
+         garbage_after_a_pickle_header, restarted_with_the_damaged_file_kept, paused_unchanged=False),
     Case("empty checkpoint", [], 0, ["checkpoint.pt is damaged (empty or truncated"], PAUSED, empty,
          restarted_with_the_damaged_file_kept, paused_unchanged=False),
     Case("torn summary", [], 0, ["summary.json is damaged (not valid JSON"], PAUSED, damaged_summary('{"status": "runn'),
