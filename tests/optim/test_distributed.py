@@ -47,7 +47,11 @@ def _worker(rank: int, world: int, folder: str) -> None:
             "step_sizes": step_sizes,
             "line_searches": opt.totals()["line_searches"],
         }
+        del model, opt  # DDP's reducer holds the process group: gone before the group is destroyed
     torch.save(results, f"{folder}/rank{rank}.pt")
+    # both ranks done before either tears gloo down (a rank that exits while its peer still has gloo threads
+    # talking to it can abort the peer: "terminate called without an active exception", seen once in CI)
+    dist.barrier()
     dist.destroy_process_group()
 
 
