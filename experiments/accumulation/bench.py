@@ -93,6 +93,11 @@ def git_commit() -> str:
 MODES = ("one micro-batch", "8 micro-batches (accumulated)", "8 micro-batches (one graph)")
 
 
+def _ratio(a: dict, b: dict) -> str:
+    """a's peak over b's, and (in brackets) their per-step memory ratio."""
+    return f"{a['peak_mib'] / b['peak_mib']:.3f} ({a['step_mib'] / b['step_mib']:.2f})"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.accumulation.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,9 +126,8 @@ def main(argv=None) -> int:
              "|---" * (len(MODES) + 3) + "|"]
     for optimizer, cells in rows.items():
         one, acc, graph = (cells[m] for m in MODES)
-        ratio = lambda a, b: f"{a['peak_mib'] / b['peak_mib']:.3f} ({a['step_mib'] / b['step_mib']:.2f})"  # noqa: E731
         lines.append(f"| {optimizer} | " + " | ".join(f"{cells[m]['peak_mib']:.0f} / {cells[m]['step_mib']:.0f}" for m in MODES)
-                     + f" | {ratio(acc, one)} | {ratio(graph, one)} |")
+                     + f" | {_ratio(acc, one)} | {_ratio(graph, one)} |")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -3,19 +3,20 @@ real on-disk formats of every paper-scale data set (written here, read by the re
 import os
 import signal
 
+# before numpy and the rest are imported (OpenBLAS reads the thread count at load; pyproject.toml lets E402 pass here)
 os.environ.update(WANDB_MODE="disabled", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                   TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
 
-import pickle  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import pickle
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"

@@ -56,7 +56,8 @@ def test_training_order_is_a_fresh_permutation_per_epoch_and_resumable(data_root
 def test_offline_sets_have_documented_disjoint_splits(data_root, name, sizes, shape):
     data = load(name, data_root)
     assert (len(data.train), len(data.val), len(data.test)) == sizes and data.input_shape == shape
-    rows = lambda s: {tuple(r) for r in s.x.flatten(1).tolist()}  # noqa: E731
+    def rows(split):
+        return {tuple(r) for r in split.x.flatten(1).tolist()}
     assert not rows(data.train) & rows(data.val)
 
 
