@@ -17,7 +17,7 @@ from salsa.optim.closure import Backpropagated, at_least_float32
 from salsa.train.distributed import SINGLE, Ranks
 
 # trainer.precision -> the dtype of the parameters and floating-point inputs (bf16 autocasts float32 parameters;
-# fp64 is for numerics checks: its rounding is 2^29 times smaller, see tests/distributed/test_torchrun.py)
+# fp64 is for numerics checks: its rounding is 2^29 times smaller, see tests/numerics.py)
 PRECISIONS = {"fp32": None, "bf16": None, "fp64": torch.float64}
 
 

