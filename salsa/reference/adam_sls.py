@@ -23,14 +23,17 @@ from salsa.optim.sls import SLS
 from salsa.reference.base import (
     ALWAYS_SEARCH,
     MAX_INTERVAL,
+    STATE_DTYPE,
     TINY,
     ReferenceLineSearch,
     adam_moments_,
     bias_corrected,
+    copies,
     ema,
     place,
-    preconditioner,
+    preconditioners,
     scalar,
+    sequential_sum,
 )
 
 MAX_TRIALS = 200
@@ -91,30 +94,32 @@ class AdamSLS(ReferenceLineSearch):
         grads = [p.grad for p in ev.params]
         interval = search_interval(st["eta_fast"], st["eta_slow"], MAX_INTERVAL)
         st["since_search"] += 1
+        precondition = None
         if self.adam:
             adam_moments_(ev.states, grads, self.beta, self.momentum)
+            precondition = preconditioners(ev.states, self.beta, k)  # the same P for the norm and both directions
         eta = self.reset(st["step_size"], self)
         origin, trials, accepted = ev.params, 0, True
         if k <= ALWAYS_SEARCH or st["since_search"] >= interval or not self.speed_up:
             st["since_search"] = 0
-            origin = [p.clone() for p in ev.params]  # w_k: every trial starts from it, as in the authors' code
-            eta, trials, accepted = self._search(closure, ev, origin, eta)
+            origin = copies(ev.params)  # w_k: every trial starts from it, as in the authors' code
+            eta, trials, accepted = self._search(closure, ev, origin, eta, grads, precondition)
             self._update_step_size_averages(eta)
-        place(ev.params, origin, self._update_direction(ev, k), eta)
+        place(ev.params, origin, self._update_direction(ev.states, grads, precondition, k), eta)
         st["step_size"] = eta
         self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval)
         return ev.loss
 
-    def _search(self, closure: Closure, ev, origin: list[torch.Tensor], eta: float) -> tuple[float, int, bool]:
+    def _search(self, closure: Closure, ev, origin: list[torch.Tensor], eta: float, grads, precondition) -> tuple[float, int, bool]:
         """The Armijo backtracking of the authors' line_search; returns (eta, trials, accepted)."""
         st = self.line_search_state
-        k = st["steps"]
-        norm = self._norm(ev, k)
+        norm = self._norm(grads, precondition)
         s = ema(scalar(st["s"]), norm, self.beta_s)
         st["s"] = s.item()
         if ev.loss_value == 0 or not s >= TINY:
             return eta, 0, True
-        loss, h, d = self._loss(ev), scalar(st["h"]), self._search_direction(ev, k)
+        loss, h = self._loss(ev), scalar(st["h"])
+        d = grads if precondition is None else torch._foreach_mul(precondition, grads)
         with self._evaluator.trials():
             for trial in range(1, MAX_TRIALS + 1):
                 place(ev.params, origin, d, eta)
@@ -134,27 +139,19 @@ class AdamSLS(ReferenceLineSearch):
         self._count_trials(MAX_TRIALS)
         return eta, MAX_TRIALS, False
 
-    def _norm(self, ev, k: int) -> torch.Tensor:
-        """||g||_P: sum g^2 P for Adam; for "scalar" the authors' norm sqrt(sum g^2), not squared."""
-        if self.adam:
-            total = 0
-            for g, st in zip((p.grad for p in ev.params), ev.states):
-                total = total + ((g**2) * preconditioner(st, self.beta, k)).sum()
-            return total.to("cpu")
-        total = torch.zeros(1, device=ev.params[0].device)
-        for p in ev.params:
-            total += torch.sum(torch.mul(p.grad, p.grad))
-        return torch.sqrt(total).reshape(()).to("cpu")
+    @staticmethod
+    def _norm(grads, precondition) -> torch.Tensor:
+        """||g||_P: sum g^2 P for Adam; for "scalar" the authors' norm sqrt(sum g^2), not squared, summed in a
+        float32 tensor."""
+        squares = torch._foreach_mul(grads, grads)
+        if precondition is not None:
+            torch._foreach_mul_(squares, precondition)
+            return sequential_sum([t.sum() for t in squares])
+        return torch.sqrt(sequential_sum([t.sum().to(STATE_DTYPE) for t in squares]))
 
-    def _search_direction(self, ev, k: int) -> list[torch.Tensor]:
-        grads = [p.grad for p in ev.params]
-        if not self.adam:
+    def _update_direction(self, states, grads, precondition, k: int) -> list[torch.Tensor]:
+        if precondition is None:
             return grads
-        return [preconditioner(st, self.beta, k) * g for st, g in zip(ev.states, grads)]
-
-    def _update_direction(self, ev, k: int) -> list[torch.Tensor]:
-        if not self.adam or self.momentum == 0:
-            return self._search_direction(ev, k)
-        return [
-            preconditioner(st, self.beta, k) * bias_corrected(st["mv"], self.momentum, k) for st in ev.states
-        ]
+        if self.momentum == 0:
+            return torch._foreach_mul(precondition, grads)
+        return torch._foreach_mul(precondition, bias_corrected([st["mv"] for st in states], self.momentum, k))

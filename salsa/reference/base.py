@@ -1,10 +1,17 @@
-"""Arithmetic shared by the authors' two classes, written out per tensor in their order of operations.
+"""Arithmetic shared by the authors' two classes, in their order of operations, over all tensors at once.
+
+The authors loop over the parameter tensors in Python, one kernel per tensor per operation. Here every
+elementwise operation is one foreach call over the list: on the CPU a foreach call applies the same kernel
+to each tensor (bitwise the authors' numbers), on a GPU it is one launch instead of one per tensor. Per-tensor
+sums are added up left to right on the host in the sum's dtype, as the authors' Python loop adds them.
 
 The authors keep the smoothed decrease h and norm s in float32 tensors and combine them with the loss
 tensors, so h and s are kept as float32 values here too and every scalar rule is evaluated with torch
 scalars: the same roundings, hence the same accept/reject decisions.
 """
 from __future__ import annotations
+
+from array import array
 
 import torch
 from torch import nn
@@ -18,6 +25,9 @@ ALWAYS_SEARCH = 10  # both classes search on their first steps (AdamSLS: 1-10, S
 MAX_INTERVAL = 10  # the frequency rule's longest interval between searches
 ETA_FAST, ETA_SLOW = 0.9, 0.99  # the step-size averages of the frequency rule
 
+Tensors = list[torch.Tensor]
+ROUNDING = {torch.float32: "f", torch.float64: "d"}  # array's codes: a Python float rounded to the dtype
+
 
 def scalar(value: float, dtype: torch.dtype = STATE_DTYPE) -> torch.Tensor:
     return torch.tensor(value, dtype=dtype)
@@ -28,31 +38,61 @@ def ema(previous: torch.Tensor, value: torch.Tensor, beta: float) -> torch.Tenso
     return (previous * beta + value * (1 - beta)).to(STATE_DTYPE)
 
 
-def bias_corrected(v: torch.Tensor, beta: float, k: int) -> torch.Tensor:
-    return v / (1 - beta ** max(1, k))
+def bias_corrected(v: Tensors, beta: float, k: int) -> Tensors:
+    return torch._foreach_div(v, 1 - beta ** max(1, k))
 
 
-def adam_moments_(states: list[dict], grads: list[torch.Tensor], beta: float, momentum: float) -> None:
-    """gv <- (1 - beta) g^2 + beta gv and mv <- (1 - momentum) g + momentum mv (the authors' v and m)."""
+def adam_moments_(states: list[dict], grads: Tensors, beta: float, momentum: float) -> None:
+    """gv <- (1 - beta) g^2 + beta gv and mv <- (1 - momentum) g + momentum mv (the authors' v and m).
+
+    Out of place, as the authors write it, so that the result's dtype follows their type promotion.
+    """
     for st, g in zip(states, grads):
         if "gv" not in st:
             st["gv"] = torch.zeros(g.shape, device=g.device)
             st["mv"] = torch.zeros(g.shape, device=g.device)
-        st["gv"] = (1 - beta) * (g**2) + beta * st["gv"]
-        st["mv"] = (1 - momentum) * g + momentum * st["mv"]
+    squares = torch._foreach_mul(grads, grads)  # g**2 is computed as g * g
+    torch._foreach_mul_(squares, 1 - beta)
+    gv = torch._foreach_add(squares, torch._foreach_mul([st["gv"] for st in states], beta))
+    mv = torch._foreach_add(torch._foreach_mul(grads, 1 - momentum), torch._foreach_mul([st["mv"] for st in states], momentum))
+    for st, v, m in zip(states, gv, mv):
+        st["gv"], st["mv"] = v, m
 
 
-def preconditioner(st: dict, beta: float, k: int) -> torch.Tensor:
-    """P = 1 / (sqrt(v_hat) + 1e-8), v bias-corrected with (1 - beta^k)."""
-    return 1.0 / (torch.sqrt(bias_corrected(st["gv"], beta, k)) + EPS)
+def preconditioners(states: list[dict], beta: float, k: int) -> Tensors:
+    """P = 1 / (sqrt(v_hat) + 1e-8) of each tensor, v bias-corrected with (1 - beta^k)."""
+    p = bias_corrected([st["gv"] for st in states], beta, k)
+    torch._foreach_sqrt_(p)
+    torch._foreach_add_(p, EPS)
+    torch._foreach_reciprocal_(p)  # Tensor.__rtruediv__ computes 1 / x as reciprocal(x) * 1
+    return p
 
 
-def place(params: list[torch.Tensor], origin: list[torch.Tensor], d: list[torch.Tensor], eta: float) -> None:
+def sequential_sum(terms: Tensors) -> torch.Tensor:
+    """terms[0] + terms[1] + ... (0-dim float32 or float64 tensors) rounded to their dtype after each addition,
+    left to right as the authors' loop adds them, on the host (one device sync); a 0-dim CPU tensor.
+
+    A float32 sum computed in double and rounded to float32 is the float32 sum: double has more than
+    2 * 24 + 2 bits of precision, so rounding twice gives the correctly rounded result.
+    """
+    values = torch.stack(terms).cpu()
+    code = ROUNDING[values.dtype]
+    total = 0.0
+    for value in values.tolist():
+        total = array(code, [total + value])[0]
+    return torch.tensor(total, dtype=values.dtype)
+
+
+def copies(tensors: Tensors) -> Tensors:
+    """Copies of the tensors in one foreach call (x * 1 is x, -0.0 and NaN included)."""
+    return torch._foreach_mul(tensors, 1.0)
+
+
+def place(params: Tensors, origin: Tensors, d: Tensors, eta: float) -> None:
     """params <- origin - eta * d (origin may be params themselves)."""
-    for p, w, d_i in zip(params, origin, d):
-        if p is not w:
-            p.copy_(w)
-        p.add_(d_i, alpha=-eta)
+    if origin is not params:
+        torch._foreach_copy_(params, origin)
+    torch._foreach_add_(params, d, alpha=-eta)
 
 
 class ReferenceLineSearch(ClosureLineSearch):

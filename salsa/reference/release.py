@@ -26,10 +26,12 @@ from salsa.reference.base import (
     ReferenceLineSearch,
     adam_moments_,
     bias_corrected,
+    copies,
     ema,
     place,
-    preconditioner,
+    preconditioners,
     scalar,
+    sequential_sum,
 )
 
 GROWTH, BACKTRACK, MAX_TRIALS = 1.1, 0.8, 100  # hard-coded in the release
@@ -65,23 +67,32 @@ class SaLSA(ReferenceLineSearch):
         k = st["steps"] + 1  # the release's bias correction runs one step ahead
         interval = search_interval(st["eta_fast"], st["eta_slow"], MAX_INTERVAL)
         st["since_search"] += 1
-        adam_moments_(ev.states, [p.grad for p in ev.params], self.beta2, self.beta1)
+        grads = [p.grad for p in ev.params]
+        adam_moments_(ev.states, grads, self.beta2, self.beta1)
+        precondition = preconditioners(ev.states, self.beta2, k)
         eta = st["step_size"] * GROWTH
         if self.speed_up and st["steps"] >= ALWAYS_SEARCH and st["since_search"] < interval:
-            place(ev.params, ev.params, self._momentum_direction(ev, k), eta)
+            place(ev.params, ev.params, self._momentum_direction(ev.states, precondition, k), eta)
             self._record(ev.loss_value, h=st["h"], s=st["s"], interval=interval)
             return ev.loss
 
         st["since_search"] = 0
-        origin = [p.clone() for p in ev.params]
-        d = self._momentum_direction(ev, k) if self.use_mv else self._gradient_direction(ev, k)
-        s = ema(scalar(st["s"]), self._norm(ev, k), self.beta3)
+        origin = copies(ev.params)
+        if self.use_mv:
+            d = self._momentum_direction(ev.states, precondition, k)
+            norm = sequential_sum([torch.inner(g.flatten(), d_i.flatten()).sum() for g, d_i in zip(grads, d)])
+        else:
+            d = torch._foreach_mul(precondition, grads)
+            squares = torch._foreach_mul(grads, grads)
+            torch._foreach_mul_(squares, precondition)
+            norm = sequential_sum([t.sum() for t in squares])  # g^T P g summed over tensors
+        s = ema(scalar(st["s"]), norm, self.beta3)
         st["s"] = s.item()
         trials, accepted = 0, True
         if ev.loss_value != 0 and s >= TINY:
             eta, trials, accepted = self._search(closure, ev, origin, d, eta, s)
         else:
-            place(ev.params, origin, self._momentum_direction(ev, k), eta)
+            place(ev.params, origin, self._momentum_direction(ev.states, precondition, k), eta)
         st["step_size"] = eta
         self._update_step_size_averages(eta)
         self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval)
@@ -105,22 +116,6 @@ class SaLSA(ReferenceLineSearch):
         self._count_trials(MAX_TRIALS)
         return eta, MAX_TRIALS, False
 
-    def _norm(self, ev, k: int) -> torch.Tensor:
-        """g^T P g summed over tensors (use_mv: g^T P m_hat)."""
-        total = 0
-        for p, st in zip(ev.params, ev.states):
-            pv = preconditioner(st, self.beta2, k)
-            if self.use_mv:
-                m_hat = (bias_corrected(st["mv"], self.beta1, k) * pv).flatten()
-                total = total + torch.inner(p.grad.flatten(), m_hat).sum()
-            else:
-                total = total + ((p.grad**2) * pv).sum()
-        return total.to("cpu")
-
-    def _gradient_direction(self, ev, k: int) -> list[torch.Tensor]:
-        return [preconditioner(st, self.beta2, k) * p.grad for st, p in zip(ev.states, ev.params)]
-
-    def _momentum_direction(self, ev, k: int) -> list[torch.Tensor]:
-        return [
-            preconditioner(st, self.beta2, k) * bias_corrected(st["mv"], self.beta1, k) for st in ev.states
-        ]
+    def _momentum_direction(self, states, precondition, k: int) -> list[torch.Tensor]:
+        """P m_hat (the release multiplies m_hat by P: the same product)."""
+        return torch._foreach_mul(precondition, bias_corrected([st["mv"] for st in states], self.beta1, k))

@@ -11,6 +11,7 @@ from torch import nn
 from experiments.overhead.release import adam_sls_step, release_closure
 from salsa import SLS
 from salsa.reference import AdamSLS, SaLSA
+from salsa.reference.base import sequential_sum
 from tests.optim.helpers import load_release_or_skip
 
 STEPS = 300
@@ -39,6 +40,15 @@ def digits_mlp(dtype=torch.float32):
     return nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10)).to(dtype)
 
 
+def digits_cnn(dtype=torch.float32):
+    """Eight parameter tensors of four shapes and BatchNorm: foreach calls over lists of mixed shapes."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 64, 10),
+    ).to(dtype)
+
+
 def batches(x_all, y_all, steps=STEPS):
     g = torch.Generator().manual_seed(1)
     for _ in range(steps):
@@ -46,10 +56,10 @@ def batches(x_all, y_all, steps=STEPS):
         yield x_all[index], y_all[index]
 
 
-def follow(ours_model, ours, theirs_model, theirs_step):
+def follow(ours_model, ours, theirs_model, theirs_step, dtype=torch.float32):
     """Train both side by side; returns the deviation max over steps and tensors of max|a-b| / max|b|,
     and both step-size trajectories."""
-    x_all, y_all = digits()
+    x_all, y_all = digits(dtype)
     worst, ours_sizes, theirs_sizes = 0.0, [], []
     for x, y in batches(x_all, y_all):
         ours.step(lambda: nn.functional.cross_entropy(ours_model(x), y))
@@ -107,6 +117,54 @@ def test_salsa_follows_the_release_class(setting, tmp_path):
     assert ours.totals()["forwards"] == theirs.state["n_forwards"]
     # measured (searches/backtracks): defaults 120/74, use_mv 159-161/80-81 across kernel settings
     assert 30 < ours.totals()["line_searches"] < STEPS and ours.totals()["backtracks"] > 20
+
+
+# The table's ADAM columns and the release's default on a model with more tensors of several shapes, and in float64.
+MODELS = {"cnn_float32": (digits_cnn, torch.float32), "mlp_float64": (digits_mlp, torch.float64)}
+CLASSES = {"adam_sls_images": ("AdamSLS", ADAM_SLS_SETTINGS["adam_salsa_images"]),
+           "adam_sls_nlp": ("AdamSLS", ADAM_SLS_SETTINGS["adam_salsa_nlp"]),
+           "sgd_salsa": ("AdamSLS", ADAM_SLS_SETTINGS["sgd_salsa_backtracking"]), "release": ("SaLSA", {})}
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("cls", sorted(CLASSES))
+def test_reference_classes_stay_bitwise_on_other_models_and_dtypes(cls, model, tmp_path):
+    release = load_release_or_skip(tmp_path)
+    build, dtype = MODELS[model]
+    name, kwargs = CLASSES[cls]
+    ours_model, theirs_model = build(dtype), build(dtype)
+    if name == "AdamSLS":
+        ours = AdamSLS(ours_model.parameters(), **kwargs)
+        theirs = release.AdamSLS([list(theirs_model.parameters())], **kwargs)
+
+        def theirs_step(loss_fn):
+            adam_sls_step(theirs, loss_fn)
+            return theirs.state["step_sizes"][0]
+    else:
+        ours = SaLSA(ours_model.parameters(), **kwargs)
+        theirs = release.SaLSA(theirs_model.parameters(), **kwargs)
+
+        def theirs_step(loss_fn):
+            theirs.step(release_closure(theirs, loss_fn))
+            return float(theirs.step_size)
+
+    worst, ours_sizes, theirs_sizes = follow(ours_model, ours, theirs_model, theirs_step, dtype)
+    assert worst <= BOUND
+    assert ours_sizes == theirs_sizes
+    assert ours.totals()["forwards"] == theirs.state["n_forwards"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sequential_sum_adds_left_to_right_in_the_dtype(dtype):
+    """As the authors' loop `total = total + t.sum()` over 0-dim tensors; 300 terms of mixed magnitudes, where
+    another order (torch.sum's) gives another result."""
+    g = torch.Generator().manual_seed(0)
+    terms = list((torch.rand(300, generator=g, dtype=dtype) * 10.0 ** torch.randint(-6, 6, (300,), generator=g)).unbind())
+    total = 0
+    for t in terms:
+        total = total + t
+    assert torch.equal(sequential_sum(terms), total) and sequential_sum(terms).dtype == dtype
+    assert not torch.equal(torch.stack(terms).sum(), total)
 
 
 def test_sls_equals_the_reference_adam_sls_step_by_step():
