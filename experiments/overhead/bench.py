@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,11 +26,10 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from experiments.overhead.release import load_release, release_closure
-from salsa import SLS, SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from experiments.overhead.lockstep import ROOT, Run, command, lockstep, make_steppers, stamp, summary
+from experiments.overhead.lockstep import write as write_files
+from experiments.overhead.release import load_release
 
-ROOT = Path(__file__).resolve().parents[2]
 BATCH = 64
 
 
@@ -59,64 +57,30 @@ MODELS = {
 }
 
 
-def make_steppers(release):
-    """name -> (model -> optimizer, (optimizer, loss_fn) -> loss, forwards/backwards counter)."""
+CPU_OPTIMIZERS = ["adam", "salsa", "salsa_old", "sls", "reference_adam_sls", "reference_salsa", "release"]
 
-    def plain_step(opt, loss_fn):
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn()
-        loss.backward()
-        opt.step()
-        return loss
 
-    def ours_counts(opt):
-        return opt.totals()["forwards"], opt.totals()["backwards"]
-
-    return {
-        "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step,
-                 lambda opt: (opt.state_dict()["state"][0]["step"].item(),) * 2),
-        "salsa": (lambda m: SaLSa(m.parameters(), model=m), lambda opt, f: opt.step(f), ours_counts),
-        # the default before issue 9
-        "salsa_old": (lambda m: SaLSa(m.parameters(), model=m, resolution_aware=False, debiased_frequency=False),
-                      lambda opt, f: opt.step(f), ours_counts),
-        "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=1797 // BATCH),
-                lambda opt, f: opt.step(f), ours_counts),
-        # the paper's ADAM SaLSa (NLP setting, with the frequency rule) and the release class, as re-implemented
-        "reference_adam_sls": (lambda m: AdamSLS(m.parameters(), c=0.3, beta_s=0.99, speed_up=True, model=m),
-                               lambda opt, f: opt.step(f), ours_counts),
-        "reference_salsa": (lambda m: SaLSA(m.parameters(), model=m), lambda opt, f: opt.step(f), ours_counts),
-        "release": (lambda m: release.SaLSA(m.parameters()), lambda opt, f: opt.step(release_closure(opt, f)),
-                    lambda opt: (opt.state["n_forwards"], opt.state["n_backwards"])),
-    }
+def cross_entropy(model, batch):
+    x, y = batch
+    return nn.functional.cross_entropy(model(x), y)
 
 
 def run(model_name, steppers, x_all, y_all, order, steps):
-    """Trains one model per optimizer in lockstep: step i of every optimizer, in rotating order, before step
-    i + 1 of any, so that the load of a shared machine falls on all of them alike."""
+    """Trains one model per optimizer in lockstep (lockstep.py) on the same batches."""
     runs = {}
     for name, (build, step, counts) in steppers.items():
         torch.manual_seed(0)
         model = MODELS[model_name]()
-        runs[name] = dict(model=model, opt=build(model), step=step, counts=counts, times=[])
-    names, half = list(runs), steps // 2
-    for i in range(steps):
-        index = order[i % len(order)]
-        x, y = x_all[index], y_all[index]
-        for name in names[i % len(names):] + names[: i % len(names)]:
-            r = runs[name]
-            if i == half:
-                r["start_counts"] = r["counts"](r["opt"])
-            t0 = time.perf_counter()
-            r["step"](r["opt"], lambda: nn.functional.cross_entropy(r["model"](x), y))
-            r["times"].append(time.perf_counter() - t0)
+        runs[name] = Run(model, build(model), step, counts, cross_entropy)
+    lockstep(runs, lambda i: (x_all[order[i % len(order)]], y_all[order[i % len(order)]]), steps)
     results = {}
     for name, r in runs.items():
-        fwd, bwd = (b - a for a, b in zip(r["start_counts"], r["counts"](r["opt"])))
-        window = steps - half
+        s = summary(r)
         results[name] = dict(
-            step_time_s=statistics.fmean(r["times"][half:]), forwards_per_step=fwd / window,
-            backwards_per_step=bwd / window, peak_bytes=peak_memory(r["model"], r["opt"], r["step"], x_all, y_all, order),
-            param_bytes=sum(p.numel() * p.element_size() for p in r["model"].parameters()),
+            step_time_s=s["step_time_s"], forwards_per_step=s["forwards_per_step"],
+            backwards_per_step=s["backwards_per_step"],
+            peak_bytes=peak_memory(r.model, r.opt, r.step, x_all, y_all, order),
+            param_bytes=sum(p.numel() * p.element_size() for p in r.model.parameters()),
         )
     return results
 
@@ -133,20 +97,12 @@ def peak_memory(model, opt, step, x_all, y_all, order, steps=12):
     return max(sum(s) for s in sizes)
 
 
-def git_commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
-
-
 def report(results, args, repeats_done, seconds):
     lines = [
         "# Optimizer overhead: step time and peak memory",
         "",
-        f"Command: `{' '.join(['python -m experiments.overhead.bench'] + sys.argv[1:])}`  ",
-        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; git {git_commit()}; torch {torch.__version__}; "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s); {seconds:.0f} s in all.  ",
+        f"Command: `{command('experiments.overhead.bench')}`  ",
+        f"{stamp()}; {platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s); {seconds:.0f} s in all.  ",
         f"{args.steps} steps per run, batch {BATCH}, sklearn digits; the optimizers train in lockstep (step i of each, "
         f"in rotating order, before step i + 1 of any); step time = mean over steps {args.steps // 2}-{args.steps}, "
         f"median of {repeats_done} repeat(s) (of {args.repeats} asked for); peak memory = max live "
@@ -193,11 +149,9 @@ def main():
         except FileNotFoundError as missing:  # measure the rest
             print(f"note: {missing}; the release is left out", file=sys.stderr)
             release = None
-        steppers = make_steppers(release)
-        if release is None:
-            del steppers["release"]
-        if args.optimizers:
-            steppers = {n: v for n, v in steppers.items() if n in {"adam", "salsa", *args.optimizers}}
+        steppers = make_steppers(release, n_batches_per_epoch=1797 // BATCH)
+        chosen = {"adam", "salsa", *args.optimizers} if args.optimizers else set(CPU_OPTIMIZERS)
+        steppers = {n: steppers[n] for n in CPU_OPTIMIZERS if n in chosen and n in steppers}
         features, labels = load_digits(return_X_y=True)
         x_all = torch.tensor(features / 16.0, dtype=torch.float32)
         y_all = torch.tensor(labels)
@@ -220,9 +174,7 @@ def write(raw, args, repeats_done, seconds):
                 "step_times_s": [r["step_time_s"] for r in runs]} for n, runs in rows.items()}
         for m, rows in raw.items()
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(results, args, repeats_done, seconds))
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    write_files(args.out, report(results, args, repeats_done, seconds), results)
 
 
 if __name__ == "__main__":
