@@ -2,6 +2,7 @@
 the step record (ClosureLineSearch), and for SaLSa/SLS the preconditioner and backtracking loop."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,8 +12,10 @@ from torch import nn
 from salsa.optim.closure import (
     Closure,
     ClosureEvaluator,
-    finite_loss_and_grad_sq,
+    Health,
+    checked,
     flat_params,
+    loss_and_grad_sq,
 )
 from salsa.optim.preconditioners import PRECONDITIONERS
 
@@ -24,11 +27,13 @@ class GradientEvaluation:
     """One step's gradient evaluation: the loss, and the parameters that received a gradient."""
 
     loss: torch.Tensor  # detached, returned by step()
-    loss_value: float  # the rank mean, as a Python float
-    grad_sq: float  # ||g||^2 (rank mean)
+    health: Health  # the rank-mean loss and ||g||^2 on the device
     params: list[torch.Tensor]
     groups: list[int]  # the param_groups index of each parameter
     states: list[dict]  # self.state[p] of each parameter
+    step: int
+    loss_value: float = math.nan  # the rank mean as a Python float, once checked
+    grad_sq: float = math.nan  # ||g||^2 (rank mean), once checked
 
 
 @dataclass
@@ -49,19 +54,23 @@ class ClosureLineSearch(torch.optim.Optimizer):
         self._evaluator = ClosureEvaluator(type(self).__name__, model)
         self.line_search_state: dict = {name: 0 for name in COUNTERS}
         self._last: dict = {}
+        self._deferred: list[tuple[int, Health, list[torch.Tensor]]] = []  # checks of steps that did not sync
 
     @property
     def step_size(self) -> float:
         return float(self.line_search_state["step_size"])
 
     def last_step_stats(self) -> dict:
-        """step, loss, step_size, line_search, backtracks, forwards, backwards, h, s of the last step."""
-        return dict(self._last)
+        """step, loss, step_size, line_search, backtracks, forwards, backwards, h, s of the last step (reading the
+        loss waits for the device; raises NonFiniteError for a deferred step)."""
+        self._check_deferred()
+        return {**self._last, "loss": float(self._last["loss"])} if self._last else {}
 
     def totals(self) -> dict:
         return {name: self.line_search_state[name] for name in COUNTERS}
 
     def state_dict(self) -> dict:
+        self._check_deferred()
         state = super().state_dict()
         state["line_search"] = dict(self.line_search_state)
         return state
@@ -75,17 +84,43 @@ class ClosureLineSearch(torch.optim.Optimizer):
         self.line_search_state.update(line_search)
 
     def _evaluate_gradient(self, closure: Closure | None) -> GradientEvaluation:
-        """zero_grad, closure, backward; NonFiniteError before anything changes; counts the step."""
+        """zero_grad, closure, backward; NonFiniteError before anything changes (one device sync); counts the step."""
+        ev = self._gradient(closure)
+        self._check(ev)
+        self._count_step(ev)
+        return ev
+
+    def _gradient(self, closure: Closure | None) -> GradientEvaluation:
+        """zero_grad, closure, backward, nothing checked or counted: the caller does _check or _defer_check, then
+        _count_step."""
         loss = self._evaluator.with_grad(closure, lambda: self.zero_grad(set_to_none=True))
         indexed = flat_params(self.param_groups)
         params = [p for _, p in indexed]
-        step = self.line_search_state["steps"] + 1
-        loss_value, grad_sq = finite_loss_and_grad_sq(loss, params, step, type(self).__name__)
-        counters = self.line_search_state
-        counters.update(steps=step, forwards=counters["forwards"] + 1, backwards=counters["backwards"] + 1)
         return GradientEvaluation(
-            loss, loss_value, grad_sq, params, [g for g, _ in indexed], [self.state[p] for p in params]
+            loss, loss_and_grad_sq(loss, params), params, [g for g, _ in indexed], [self.state[p] for p in params],
+            self.line_search_state["steps"] + 1,
         )
+
+    def _count_step(self, ev: GradientEvaluation) -> None:
+        counters = self.line_search_state
+        counters.update(steps=ev.step, forwards=counters["forwards"] + 1, backwards=counters["backwards"] + 1)
+
+    def _check(self, ev: GradientEvaluation) -> None:
+        """Reads ev's loss and ||g||^2 (one device sync), after the deferred checks of earlier steps."""
+        self._check_deferred()
+        ev.loss_value, ev.grad_sq = checked(ev.health, ev.params, ev.step, type(self).__name__)
+
+    def _defer_check(self, ev: GradientEvaluation) -> None:
+        """For a step whose update the device skips when ev.health is not finite: checked at the next sync."""
+        self._deferred.append((ev.step, ev.health, ev.params))
+
+    def _check_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for step, health, params in deferred:
+            checked(health, params, step, type(self).__name__, after=(
+                "That step had no line search and was skipped on the device: it changed nothing, and the steps "
+                f"after it (up to {self.line_search_state['steps']}) trained as usual."
+            ))
 
     def _count_trials(self, trials: int) -> None:
         counters = self.line_search_state

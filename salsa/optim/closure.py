@@ -178,18 +178,30 @@ class ClosureEvaluator:
         return global_mean(at_least_float32(loss_of(closure()).detach())).item()
 
 
-def finite_loss_and_grad_sq(
-    loss: torch.Tensor, params: list[torch.Tensor], step: int, name: str
-) -> tuple[float, float]:
-    """(rank-mean loss, squared gradient norm) in one device sync; raises NonFiniteError naming the step."""
-    grads = [p.grad for p in params]
-    norms = torch._foreach_norm(grads) if grads else []
+class Health(NamedTuple):
+    """A step's loss and squared gradient norm on the device (rank means, not yet read by the host)."""
+    values: torch.Tensor  # [loss, ||g||^2], at least float32
+    norms: list[torch.Tensor]  # per-tensor gradient norms, for the error message
+
+    def non_finite(self) -> torch.Tensor:
+        """1.0 where the loss or a gradient is NaN or infinite, else 0.0 (a float tensor on the device)."""
+        return (~torch.isfinite(self.values)).any().to(self.values.dtype)
+
+
+def loss_and_grad_sq(loss: torch.Tensor, params: list[torch.Tensor]) -> Health:
+    """The rank-mean loss and squared gradient norm, computed on the device without waiting for it."""
+    norms = torch._foreach_norm([p.grad for p in params]) if params else []
     loss = at_least_float32(loss.reshape(()))
     grad_sq = torch.stack(norms).to(loss.dtype).square().sum() if norms else loss.new_zeros(())
-    loss_value, grad_sq_value = global_mean(torch.stack([loss, grad_sq])).tolist()
+    return Health(global_mean(torch.stack([loss, grad_sq])), norms)
+
+
+def checked(health: Health, params: list[torch.Tensor], step: int, name: str, after: str = "") -> tuple[float, float]:
+    """(loss, squared gradient norm) read by the host (one device sync); raises NonFiniteError naming the step."""
+    loss_value, grad_sq_value = health.values.tolist()
     if math.isfinite(loss_value) and math.isfinite(grad_sq_value):
         return loss_value, grad_sq_value
-    bad = [i for i, n in enumerate(norms) if not torch.isfinite(n)]
+    bad = [i for i, n in enumerate(health.norms) if not torch.isfinite(n)]
     where = (
         f"the loss is {loss_value}"
         if not math.isfinite(loss_value)
@@ -197,9 +209,8 @@ def finite_loss_and_grad_sq(
         f"(indices {bad[:5]}, shapes {[tuple(params[i].shape) for i in bad[:5]]})"
     )
     raise NonFiniteError(
-        f"{name} step {step}: {where}. The parameters and the optimizer state were left as they were "
-        "before this step. Check the data and the model (torch.autograd.detect_anomaly() finds the "
-        "operation), or lower the initial step size."
+        f"{name} step {step}: {where}. {after or 'The parameters and the optimizer state were left as they were before this step.'} "
+        "Check the data and the model (torch.autograd.detect_anomaly() finds the operation), or lower the initial step size."
     )
 
 
@@ -229,7 +240,7 @@ class ClosureOptimizer:
         step = self._totals["steps"] + 1
         loss = backward_once(closure, lambda: self.optimizer.zero_grad(set_to_none=True), self._name)
         # the loss only: a pass over the gradients would slow the baselines, which never had such a check
-        loss_value, _ = finite_loss_and_grad_sq(loss, [], step, self._name)
+        loss_value, _ = checked(loss_and_grad_sq(loss, []), [], step, self._name)
         self.optimizer.step()
         self._totals.update(steps=step, forwards=self._totals["forwards"] + 1, backwards=self._totals["backwards"] + 1)
         self._last = dict(step=step, loss=loss_value, step_size=self.step_size, line_search=False,

@@ -7,6 +7,7 @@ Both keep a first moment m (beta1 = betas[0]) for the steps taken without a sear
 from __future__ import annotations
 
 import torch
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 
 def _moment(state: dict, name: str, p: torch.Tensor) -> torch.Tensor:
@@ -48,6 +49,29 @@ class AdamPreconditioner:
         norm_p = torch.stack([torch.dot(g.reshape(-1), d_i.reshape(-1)) for g, d_i in zip(grads, d)]).sum()
         return d, norm_p
 
+    @staticmethod
+    def can_fuse(params: list[torch.Tensor]) -> bool:
+        """torch's fused AdamW kernel takes the parameters: one device type it supports, one dtype."""
+        return (
+            len({p.device for p in params}) == 1 and len({p.dtype for p in params}) == 1
+            and params[0].device.type in _get_fused_kernels_supported_devices()
+        )
+
+    def fused_step(self, states: list[dict], params: list[torch.Tensor], k: int, eta: float, weight_decay: float,
+                   non_finite: torch.Tensor) -> None:
+        """The moments, then w <- (1 - eta wd) w - eta m_hat / (sqrt(v_hat) + eps), in one kernel that changes
+        nothing where non_finite is 1 (eta = 0: the moments only). No device sync."""
+        if not params:
+            return
+        m = [_moment(st, "exp_avg", p) for st, p in zip(states, params)]
+        v = [_moment(st, "exp_avg_sq", p) for st, p in zip(states, params)]
+        step = torch.full((), float(k), dtype=torch.float32, device=params[0].device)
+        torch._fused_adamw_(
+            params, [p.grad for p in params], m, v, [], [step] * len(params), lr=eta, beta1=self.beta1,
+            beta2=self.beta2, weight_decay=weight_decay, eps=self.eps, amsgrad=False, maximize=False,
+            grad_scale=None, found_inf=non_finite.to(torch.float32),
+        )
+
     def momentum_step(self, states: list[dict], params: list[torch.Tensor], k: int, eta: float) -> None:
         """w <- w - eta * m_hat / (sqrt(v_hat) + eps)."""
         bc1, _ = self._corrections(k)
@@ -58,6 +82,10 @@ class AdamPreconditioner:
 class SGDPreconditioner:
     def __init__(self, betas: tuple[float, float], eps: float):
         self.beta1 = betas[0]
+
+    @staticmethod
+    def can_fuse(params: list[torch.Tensor]) -> bool:
+        return False
 
     def update_moments(self, states: list[dict], params: list[torch.Tensor]) -> None:
         if self.beta1 > 0:

@@ -13,6 +13,7 @@ from salsa.optim.criteria import armijo_holds, ema, resolution, search_interval
 TINY = 1e-8
 ALWAYS_SEARCH_BEFORE = 10  # steps 1..9 always search, as in the release
 ETA_FAST, ETA_SLOW = 0.9, 0.99  # the step-size averages of the frequency rule
+SEARCH, MOMENTUM, HOLD = "search", "momentum", "hold"  # what a step does (SaLSa._plan)
 
 
 class SaLSa(LineSearchOptimizer):
@@ -41,6 +42,15 @@ class SaLSa(LineSearchOptimizer):
     ``debiased_frequency=True`` (default): the step-size averages start at 0 and are bias-corrected as
     Adam's moments; False: they start at 1e-8 uncorrected, as in the release, so searches stay
     frequent for hundreds of searches after the step size has settled.
+    ``unresolved_backoff=True`` (default, with resolution_aware): after n unresolved searches in a row the
+    next search waits min(max_interval, 2^(n-1)) steps, and the steps in between hold the parameters
+    (Adam's moments still follow the gradients): where no decrease can be measured (a memorised
+    training set, a plateau at float resolution) a step is neither checked nor taken, instead of a search
+    on every step. False: every step after an unresolved search searches (the default before issue 20).
+
+    Steps without a search do not wait for the device: with the Adam preconditioner on a CPU or GPU they
+    run as one fused kernel that changes nothing when the loss or a gradient is not finite, and that
+    step's NonFiniteError is raised at the next search, ``last_step_stats()`` or ``state_dict()``.
 
     Usage: ``loss = opt.step(closure)`` where ``closure()`` returns the mini-batch loss WITHOUT
     calling backward; the optimizer zeroes gradients, calls backward once and evaluates trial points
@@ -71,6 +81,7 @@ class SaLSa(LineSearchOptimizer):
         weight_decay: float = 0.0,
         resolution_aware: bool = True,
         debiased_frequency: bool = True,
+        unresolved_backoff: bool = True,
         model: nn.Module | None = None,
     ):
         if not 0.0 < c:
@@ -85,10 +96,11 @@ class SaLSa(LineSearchOptimizer):
         self.growth, self.backtrack, self.max_backtracks = growth, backtrack, max_backtracks
         self.adaptive_frequency, self.max_interval = adaptive_frequency, max_interval
         self.resolution_aware, self.debiased_frequency = resolution_aware, debiased_frequency
+        self.unresolved_backoff = unresolved_backoff
         start = 0.0 if debiased_frequency else 1e-8  # the release starts at 1e-8, without bias correction
         self.line_search_state.update(
             step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=start, eta_slow=start, averaged=0,
-            since_search=0, resolved=True,
+            since_search=0, resolved=True, unresolved=0,
         )
 
     def _interval(self) -> float:
@@ -101,24 +113,34 @@ class SaLSa(LineSearchOptimizer):
             return 0.0
         return search_interval(st["eta_fast"] / (1 - ETA_FAST**n), st["eta_slow"] / (1 - ETA_SLOW**n), self.max_interval)
 
-    def _may_skip_search(self, interval: float) -> bool:
+    def _plan(self, k: int, since_search: int, interval: float) -> str:
+        """SEARCH, MOMENTUM (a step along P m_hat without a search) or HOLD (no step) for step k, since_search
+        steps after the last search."""
         st = self.line_search_state
-        evidence = st["resolved"] or not self.resolution_aware  # skipping needs a resolved search
-        settled = st["steps"] >= ALWAYS_SEARCH_BEFORE and st["since_search"] < interval
-        return self.adaptive_frequency and settled and evidence
+        if not self.adaptive_frequency or k < ALWAYS_SEARCH_BEFORE:
+            return SEARCH
+        if self.resolution_aware and not st["resolved"]:  # skipping with a step needs a resolved search
+            if not self.unresolved_backoff:
+                return SEARCH
+            return HOLD if since_search < min(self.max_interval, 2 ** (st["unresolved"] - 1)) else SEARCH
+        return MOMENTUM if since_search < interval else SEARCH
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> torch.Tensor:
-        ev = self._begin_step(closure)
+        ev = self._gradient(closure)
         st = self.line_search_state
         interval = self._interval()
-        st["since_search"] += 1
         eta = st["step_size"] * self.growth
-        if self._may_skip_search(interval):
-            self._momentum_step(ev, eta)
-            self._record(ev.loss_value, h=st["h"], s=st["s"], interval=interval)
+        plan = self._plan(ev.step, st["since_search"] + 1, interval)
+        if plan != SEARCH:
+            self._step_without_search(ev, eta if plan == MOMENTUM else 0.0)
+            st["since_search"] += 1
+            self._record(ev.health.values[0], h=st["h"], s=st["s"], interval=interval, held=plan == HOLD)
             return ev.loss
 
+        self._check(ev)
+        self._count_step(ev)
+        self.preconditioner.update_moments(ev.states, ev.params)
         st["since_search"] = 0
         d, norm_p = self.preconditioner.direction(ev.states, ev.params, st["steps"], ev.grad_sq)
         st["s"] = ema(st["s"], norm_p.item(), self.beta3)
@@ -134,8 +156,28 @@ class SaLSa(LineSearchOptimizer):
         st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
         st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
         st["averaged"] += 1
-        self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval)
+        self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval, held=False)
         return ev.loss
+
+    def _step_without_search(self, ev: GradientEvaluation, eta: float) -> None:
+        """Adam's moments and, for eta > 0, decay and w <- w - eta P m_hat; fused and guarded on the device where
+        the preconditioner can (the check deferred), else after the check. Counts the step."""
+        if not self.preconditioner.can_fuse(ev.params):
+            self._check(ev)
+            self._count_step(ev)
+            self.preconditioner.update_moments(ev.states, ev.params)
+            if eta:
+                self._momentum_step(ev, eta)
+            return
+        non_finite = ev.health.non_finite()
+        for index, group in enumerate(self.param_groups):
+            chosen = [i for i, g in enumerate(ev.groups) if g == index]
+            self.preconditioner.fused_step(
+                [ev.states[i] for i in chosen], [ev.params[i] for i in chosen], ev.step, eta, group["weight_decay"],
+                non_finite,
+            )
+        self._defer_check(ev)
+        self._count_step(ev)
 
     def _search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float) -> SearchResult:
         """Backtrack on the smoothed test h_k >= c eta s_k; the accepted trial point is the step.
@@ -153,6 +195,7 @@ class SaLSa(LineSearchOptimizer):
             closure, ev, d, eta, accepts=accepts, max_backtracks=self.max_backtracks, factor=self.backtrack
         )
         st["resolved"] = not (search.accepted and abs(search.decrease) <= tolerance)
+        st["unresolved"] = 0 if st["resolved"] else st["unresolved"] + 1
         if not st["resolved"]:
             search.eta = min(search.eta, st["step_size"])  # no growth on a decrease nobody can resolve
         if search.accepted:

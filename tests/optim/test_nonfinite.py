@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from salsa import SLS, NonFiniteError, SaLSa
+from salsa.optim.salsa import SEARCH
 from salsa.reference import AdamSLS, SaLSA
 from tests.optim.helpers import batches, make_mlp, train
 
@@ -50,3 +51,31 @@ def test_non_finite_raises_and_leaves_everything(name, poison):
         state.keys() == opt.state[p].keys() and all(torch.equal(v, opt.state[p][k]) for k, v in state.items())
         for state, p in zip(states, model.parameters())
     )
+
+
+@pytest.mark.parametrize("poison", ["loss", "last-gradient-element"])
+def test_a_step_without_a_search_changes_nothing_and_raises_at_the_next_sync(poison):
+    """Steps without a search do not wait for the device: the fused kernel skips a non-finite step, and its
+    NonFiniteError comes at the next read (here last_step_stats), naming that step."""
+    model = make_mlp()
+    opt = SaLSa(model.parameters())
+    data = batches(40)
+    for x, y in data:
+        params, states, _ = snapshot(model, opt)
+        steps = opt.line_search_state["steps"]
+        if opt._plan(steps + 1, opt.line_search_state["since_search"] + 1, opt._interval()) != SEARCH:
+            break  # the next step is one without a search
+        opt.step(lambda: nn.functional.cross_entropy(model(x), y))
+    else:
+        pytest.fail("no step without a search in 40 steps")
+    last = list(model.parameters())[-1]
+    hook = last.register_hook(lambda g: g.index_fill(0, torch.tensor([0]), float("nan"))) if poison != "loss" else None
+    opt.step(lambda: nn.functional.cross_entropy(model(x), y) * (float("inf") if poison == "loss" else 1.0))
+    if hook:
+        hook.remove()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), params))
+    assert all(all(torch.equal(v, opt.state[p][k]) for k, v in state.items()) for state, p in zip(states, model.parameters()))
+    with pytest.raises(NonFiniteError, match=f"step {steps + 1}: .*skipped on the device: it changed nothing"):
+        opt.last_step_stats()
+    opt.step(lambda: nn.functional.cross_entropy(model(data[0][0]), data[0][1]))  # training goes on
+    assert opt.last_step_stats()["step"] == steps + 2

@@ -57,7 +57,8 @@ def test_searches_follow_the_frequency_rule(debiased):
         interval = expected_interval(st, debiased)
         opt.step(lambda: nn.functional.cross_entropy(model(x), y))
         since += 1
-        expected = k < 10 or since >= interval or not st["resolved"]
+        wait = interval if st["resolved"] else min(10, 2 ** (st["unresolved"] - 1))  # unresolved: the back-off
+        expected = k < 10 or since >= wait
         assert opt.last_step_stats()["line_search"] == expected, k
         searched.append(expected)
         if expected:
@@ -123,3 +124,38 @@ def test_clear_errors_for_protocol_mistakes():
         SaLSa(model.parameters(), preconditioner="lion")
     with pytest.raises(ValueError, match="not saved by SaLSa"):
         opt.load_state_dict(torch.optim.Adam(model.parameters()).state_dict())
+
+
+def test_the_fused_step_without_a_search_is_the_foreach_one_to_rounding():
+    """A step without a search runs torch's fused AdamW kernel; from the same state it agrees with the foreach
+    moments and momentum step (decay included) to rounding. Both compute m, v (a lerp against b1 m + (1 - b1) g:
+    a few eps relative) and u = m_hat / (sqrt(v_hat) + eps) (sqrt(v / bc2) against sqrt(v) / sqrt(bc2): a few
+    eps relative of u), then w (1 - eta wd) - eta u: so |fused - foreach| <= 8 eps (|w| + eta |u|) elementwise."""
+    model = make_mlp()
+    opt = SaLSa([{"params": list(model.parameters())[:2], "weight_decay": 0.1},
+                 {"params": list(model.parameters())[2:]}], adaptive_frequency=False)
+    train(model, opt, batches(12))  # moments of 12 steps
+    x, y = batches(1, seed=7)[0]
+    nn.functional.cross_entropy(model(x), y).backward()
+    params = list(model.parameters())
+    twin = [p.detach().clone() for p in params]
+    before = [p.detach().clone() for p in params]
+    states = [opt.state[p] for p in params]
+    twin_states = [{k: v.clone() for k, v in st.items()} for st in states]
+    k, eta, pre = 13, 0.37, opt.preconditioner
+    for group in opt.param_groups:
+        chosen = [i for i, p in enumerate(params) if any(p is q for q in group["params"])]
+        pre.fused_step([states[i] for i in chosen], [params[i] for i in chosen], k, eta, group["weight_decay"],
+                       torch.zeros(()))
+    for p, w in zip(params, twin):
+        w.grad = p.grad
+    pre.update_moments(twin_states, twin)
+    for group, wd in zip(opt.param_groups, (0.1, 0.0)):
+        chosen = [i for i, p in enumerate(params) if any(p is q for q in group["params"])]
+        torch._foreach_mul_([twin[i] for i in chosen], 1.0 - eta * wd)
+        pre.momentum_step([twin_states[i] for i in chosen], [twin[i] for i in chosen], k, eta)
+    eps = torch.finfo(torch.float32).eps
+    for p, w, st in zip(params, twin, twin_states):
+        u = (st["exp_avg"] / (1 - 0.9**k)) / ((st["exp_avg_sq"] / (1 - 0.999**k)).sqrt() + 1e-8)
+        assert ((p - w).abs() <= 8 * eps * (w.abs() + eta * u.abs())).all()
+    assert all(not torch.equal(p, b) for p, b in zip(params, before))  # the fused kernel did step
