@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import platform
 import sys
 import tempfile
 import time
@@ -24,7 +23,20 @@ from pathlib import Path
 
 import torch
 
-from experiments.overhead.lockstep import ROOT, Run, command, lockstep, make_steppers, provenance, second_half, stamp, summary, timed, write
+from experiments.overhead.lockstep import (
+    ROOT,
+    Run,
+    command,
+    lockstep,
+    machine,
+    make_steppers,
+    provenance,
+    second_half,
+    stamp,
+    summary,
+    timed,
+    write,
+)
 from experiments.overhead.release import load_release
 from experiments.overhead.workloads import BUILDERS, PRECISIONS, Workload, workload
 
@@ -77,12 +89,6 @@ def peak_bytes(runs: dict, name: str, rises: list[int]) -> int:
     runs.pop(name)
     gc.collect()
     return before - torch.cuda.memory_allocated() + max(rises)
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
-    return f"{platform.processor() or platform.machine()} (CPU, {torch.get_num_threads()} thread(s)): tiny shapes, a smoke run"
 
 
 def report(results: dict, args, note: str) -> str:
@@ -142,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         chosen = {"adam", *(args.optimizers or OPTIMIZERS)} - (set() if device.type == "cuda" else {"adam_fused"})
         started = time.time()
         results = dict(command=command("experiments.overhead.gpu", args.argv), **provenance(), machine=machine(device), workloads={})
+        if device.type != "cuda":
+            results["machine"] += ": tiny shapes, a smoke run"
         for name in args.workloads:
             w = workload(*name.split("/"), device)
             steppers = make_steppers(release, n_batches_per_epoch=w.batches_per_epoch)

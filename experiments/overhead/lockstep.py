@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import statistics
 import subprocess
 import sys
@@ -126,6 +127,12 @@ def git_commit() -> str:
 
 def command(module: str, argv: list[str] | None = None) -> str:
     return " ".join([f"python -m {module}"] + (sys.argv[1:] if argv is None else argv))
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
+    return f"{platform.processor() or platform.machine()} (CPU, {torch.get_num_threads()} thread(s))"
 
 
 def provenance() -> dict:
