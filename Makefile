@@ -51,6 +51,13 @@ demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute,
 bench-overhead: install ## step time and peak memory of SaLSa/SLS/release/Adam -> results/overhead.md
 	OMP_NUM_THREADS=1 $(BIN)/python -m experiments.overhead.bench
 
+.PHONY: bench-gpu bench-curves
+bench-gpu: install ## the overhead benchmark on the paper's shapes on CUDA (ResNet-34, GPT-2, BERT; fp32, bf16), ~5 min on an H200 -> results/overhead_gpu.md
+	$(OFFLINE) $(BIN)/python -m experiments.overhead.gpu --device cuda
+
+bench-curves: install ## forwards/step and step time over 20k steps: SaLSa vs the paper's AdamSLS (CPU, digits MLP) -> results/overhead_curves
+	OMP_NUM_THREADS=1 $(BIN)/python -m experiments.overhead.curves
+
 bench-memorisation: install ## SaLSa (new and old default), the release and the reference classes 20k steps past ~0 loss -> results/memorisation
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m experiments.memorisation.bench
 
