@@ -46,7 +46,35 @@ def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: s
     }
     if ranks.active:
         state["rng_ranks"] = rngs
-    atomic_write(path, lambda f: torch.save(state, f), binary=True)
+    atomic_write(path, lambda f: _save(state, f), binary=True)
+
+
+class _Writes:
+    """The file torch.save writes to, keeping the OSError of a failed write: torch reports it as its own
+    RuntimeError ("enforce fail at inline_container.cc"), which says nothing of the disk."""
+
+    def __init__(self, file):
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _save(state: dict, file) -> None:
+    writes = _Writes(file)
+    try:
+        torch.save(state, writes)
+    except RuntimeError:
+        if writes.error is None:
+            raise
+        raise writes.error from None
 
 
 def read(path: Path, device) -> dict:
@@ -81,11 +109,15 @@ def check_numerics(path: Path, saved: dict | None, now: dict, *, allow: bool) ->
     return changes
 
 
+def check_config(state: dict, path: Path, config_hash: str) -> None:
+    if state["config_hash"] != config_hash:
+        raise UserError(f"{path} belongs to another config (hash {state['config_hash'][:12]}); move it away and run again")
+
+
 def restore(state: dict, path: Path, *, model, opt, schedule, config_hash: str, numerics: dict,
             allow_numerics_change: bool, ranks: Ranks = SINGLE) -> Progress:
     """Loads a checkpoint read by `read` into the model, optimizer, schedule and RNG; the loop's Progress."""
-    if state["config_hash"] != config_hash:
-        raise UserError(f"{path} belongs to another config (hash {state['config_hash'][:12]}); move it away and run again")
+    check_config(state, path, config_hash)
     changes = check_numerics(path, state.get("numerics"), numerics, allow=allow_numerics_change)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])

@@ -39,9 +39,16 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
+def named(error: OSError, path: Path) -> OSError:
+    """The error with the file it concerns (a failed write() carries no file name, a failed open() the temporary one)."""
+    error.filename = str(path)
+    return error
+
+
 def atomic_write(path: Path, write, *, binary: bool = False) -> None:
     """write(file) into a temporary file, then os.replace: a reader sees the old file or the new one, never half
-    of one; a failed write (an OSError with its errno, e.g. ENOSPC) leaves the old file and no temporary one."""
+    of one; a failed write (an OSError with its errno, e.g. ENOSPC, naming `path`) leaves the old file and no
+    temporary one."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
@@ -49,9 +56,21 @@ def atomic_write(path: Path, write, *, binary: bool = False) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise named(e, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def append(path: Path, data: bytes) -> None:
+    """Appends data to path; an OSError (a full disk, a file-size limit) names path."""
+    try:
+        with open(path, "ab") as f:
+            f.write(data)
+    except OSError as e:
+        raise named(e, path) from None
 
 
 def write_json(path: Path, obj) -> None:
@@ -123,6 +142,19 @@ class MetricsLog:
     def __init__(self, path: Path):
         self.path = path
 
+    def records(self) -> int:
+        """The whole JSON lines at the start of the file (a torn last line is not one)."""
+        if not self.path.exists():
+            return 0
+        count = 0
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                break
+            count += 1
+        return count
+
     def keep_until(self, step: int, records: int | None) -> None:
         """Keep the first `records` lines (those written before the last checkpoint) so a resumed run appends
         exactly what an uninterrupted one would have written (checkpoints without that count: the records up
@@ -138,13 +170,10 @@ class MetricsLog:
             if len(kept) == records or (records is None and (record["step"] > step or record["kind"] == "final")):
                 break
             kept.append(line + "\n")
-        tmp = self.path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda f: f.write("".join(kept)))
 
     def write(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, allow_nan=False) + "\n")
+        append(self.path, (json.dumps(record, allow_nan=False) + "\n").encode())
 
 
 class StepLosses:
@@ -163,14 +192,28 @@ class StepLosses:
 
     def flush(self) -> None:
         if self._pending:
-            with open(self.path, "ab") as f:
-                np.asarray(self._pending, dtype="<f4").tofile(f)
+            # not ndarray.tofile: past a file-size limit it writes part of the data and raises nothing
+            append(self.path, np.asarray(self._pending, dtype="<f4").tobytes())
             self._pending.clear()
 
     def keep_until(self, step: int) -> None:
         if self.path is not None and self.path.exists() and self.path.stat().st_size > 4 * step:
             os.truncate(self.path, 4 * step)
         self._pending.clear()
+
+
+def shortfalls(run_dir: Path, *, step: int, records: int | None) -> dict[str, str]:
+    """file name -> what it lacks of a checkpoint at `step` that counted `records` lines of metrics.jsonl (None:
+    a checkpoint from before they were counted)."""
+    short = {}
+    lines = MetricsLog(run_dir / "metrics.jsonl").records()
+    if records is not None and lines < records:
+        short["metrics.jsonl"] = f"metrics.jsonl has {lines} records where the checkpoint counts {records}"
+    losses = run_dir / StepLosses.FILE
+    saved = losses.stat().st_size // 4 if losses.exists() else 0
+    if saved < step:
+        short[StepLosses.FILE] = f"{StepLosses.FILE} has {saved} steps' losses where the checkpoint counts {step}"
+    return short
 
 
 def _git(*args: str) -> str | None:

@@ -31,10 +31,12 @@ from salsa.train.rundir import (
     move_aside,
     numerics,
     read_summary,
+    shortfalls,
     warn,
     write_json,
 )
 from salsa.train.schema import validate
+from salsa.train.verify import damage, vouch
 
 
 def check_compatible(cfg) -> None:
@@ -116,24 +118,53 @@ class Fault(UserError):
     exit_code = 1
 
 
+# what a write failure means, and what to do before running the same command again
+REMEDIES = {
+    errno.ENOSPC: ("the disk is full", "free space (or choose paths.root on another disk)"),
+    errno.EDQUOT: ("the disk quota is used up", "free space within the quota (or choose paths.root elsewhere)"),
+    errno.EFBIG: ("the file is larger than allowed", "raise the file-size limit (ulimit -f) or choose a file system "
+                  "that takes larger files"),
+    errno.EROFS: ("the file system is read-only", "make it writable (or choose paths.root elsewhere)"),
+}
+
+
 def fault(error: OSError, run_dir: Path) -> Fault:
+    """One line: the file, the OS reason (its errno name and text) and the remedy."""
     where = error.filename or run_dir
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return Fault(f"the disk is full: no space left to write {where}. Free space (or choose paths.root on another "
-                     "disk), then run the same command again: it resumes from the last checkpoint")
-    return Fault(f"{error.strerror or error} ({where}); fix that, then run the same command again: it resumes from the "
-                 "last checkpoint")
+    reason = f"{errno.errorcode.get(error.errno, 'no errno')}: {error.strerror or error}"
+    if error.errno in REMEDIES:
+        what, remedy = REMEDIES[error.errno]
+        problem = f"{what}: cannot write {where} ({reason}); {remedy}"
+    else:
+        problem = f"{where}: {reason}; fix that"
+    return Fault(f"{problem}, then run the same command again: it resumes from the last checkpoint")
+
+
+def _trusted(run_dir: Path, previous: dict | None) -> bool:
+    """A finished run whose files match its summary. One whose files do not is done again: the damaged files and
+    the summary are moved aside (never deleted) with a warning, and the run resumes from what is left."""
+    if not (previous and previous["status"] == "finished"):
+        return False
+    problems = damage(run_dir, previous)
+    if not problems:
+        return True
+    asides = [move_aside(run_dir / name).name for name in (*problems, "summary.json") if (run_dir / name).exists()]
+    warn(f"{run_dir} finished, but its files do not match summary.json ({'; '.join(problems.values())}); moved aside "
+         f"to {', '.join(asides)}. The run is done again from what is left.")
+    return False
 
 
 def _claim(cfg, run_dir: Path, lock: RunLock) -> tuple[dict | None, bool, bool]:
-    """Rank 0: (previous summary, whether to resume, whether the directory is new). A finished run is left as it
-    is; otherwise this process takes the lock and writes config.yaml."""
+    """Rank 0: (previous summary, whether to resume, whether the directory is new). A finished run whose files
+    match its summary is left as it is; otherwise this process takes the lock and writes config.yaml."""
     prepare_run_dir(cfg)
     previous = read_summary(run_dir / "summary.json")
-    if previous and previous["status"] == "finished":
+    if previous and previous["status"] == "finished" and not damage(run_dir, previous):
         return previous, False, False
     lock.acquire()
     previous = read_summary(run_dir / "summary.json")  # as the owner now
+    if _trusted(run_dir, previous):  # finished by another process meanwhile
+        return previous, False, False
     fresh = not any((run_dir / name).exists() for name in ("summary.json", "metrics.jsonl", "checkpoint.pt"))
     if not (run_dir / "config.yaml").exists():
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -189,6 +220,14 @@ def _resume(path: Path, ranks: Ranks, device, **restore) -> Progress:
                  "delete the .corrupt file when you no longer need it.")
         ranks.barrier()
         return Progress()
+    try:
+        checkpoint.check_config(state, path, restore["config_hash"])
+    except UserError as e:
+        error = str(e)
+    ranks.agree(error)
+    if ranks.from_main(_restart_for_lost_records(path.parent, state["progress"]) if ranks.main else None):
+        ranks.barrier()
+        return Progress()
     progress = Progress()
     try:
         progress = checkpoint.restore(state, path, ranks=ranks, **restore)
@@ -198,6 +237,19 @@ def _resume(path: Path, ranks: Ranks, device, **restore) -> Progress:
     steps = ranks.gather(progress.step)
     ranks.agree(None if len(set(steps)) == 1 else f"the ranks read different checkpoints (steps {steps}) from {path}")
     return progress
+
+
+def _restart_for_lost_records(run_dir: Path, saved: dict) -> bool:
+    """Rank 0: whether metrics.jsonl or train_loss.f32 hold less than the checkpoint counts (the lost records cannot
+    be made again from the checkpoint); then those files are moved aside with a warning and the run starts again."""
+    short = shortfalls(run_dir, step=saved["step"], records=saved.get("records"))
+    if not short:
+        return False
+    asides = [move_aside(run_dir / name).name for name in short if (run_dir / name).exists()]
+    warn(f"{'; '.join(short.values())} (its checkpoint is at step {saved['step']}): the lost records cannot be "
+         f"made again from the checkpoint, so the run starts again from step 0"
+         + (f" ({', '.join(asides)} kept for you to look at)" if asides else ""))
+    return True
 
 
 def parameter_groups(net, weight_decay: float, *, decay_2d_only: bool):
@@ -257,7 +309,10 @@ def run(cfg) -> tuple[dict, Path, bool]:
     lock = RunLock(run_dir)
     with _sigterm_raises():
         try:
-            previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
+            try:
+                previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
+            except OSError as e:
+                raise fault(e, run_dir) from None
             if previous and previous["status"] == "finished":
                 return previous, run_dir, False
             with _clean_failed_start(run_dir, fresh=fresh, lock=lock):
@@ -295,6 +350,8 @@ class Job:
         summary = summarise(self.cfg, self.full_hash[:12], self.full_hash, status, self.progress, self.opt.totals(),
                             final_loss, self.device, self.numerics, error, self.ranks, collective)
         if self.ranks.main:
+            if status == "finished":
+                summary["files"] = vouch(self.run_dir)
             write_json(self.run_dir / "summary.json", summary)
             if status != "running":
                 self.mirror.finish(summary)
