@@ -2,6 +2,7 @@
 Multi-GPU: `torchrun --nproc_per_node=N run.py ...` (docs/cluster.md); rank 0 writes and prints."""
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -58,6 +59,12 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from salsa.train.keys import refuse_unknown_keys
+    try:
+        refuse_unknown_keys(sys.argv[1:], Path(__file__).resolve().parent / "conf")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: Hydra's output directory and log on rank 0 only
         from salsa.train.distributed import quiet_hydra_overrides
         sys.argv += quiet_hydra_overrides()

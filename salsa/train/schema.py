@@ -27,9 +27,9 @@ def _is_number(v) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
 
 
-def integer(low: int, *, optional: bool = False, note: str = "") -> Rule:
-    return Rule(lambda v: (optional and v is None) or (_is_int(v) and v >= low),
-                f"an integer >= {low}{' or null' if optional else ''}{note}")
+def integer(low: int, high: int | None = None, *, optional: bool = False, note: str = "") -> Rule:
+    return Rule(lambda v: (optional and v is None) or (_is_int(v) and low <= v and (high is None or v <= high)),
+                f"an integer {f'>= {low}' if high is None else f'from {low} to {high}'}{' or null' if optional else ''}{note}")
 
 
 def number(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
@@ -55,7 +55,9 @@ MOMENTUM = Rule(lambda v: FRACTION.ok(v) or (isinstance(v, (list, tuple)) and al
                 "a number in [0, 1) (release_salsa: a list of them, e.g. [0.9,0.999,0.9])")
 
 RULES: dict[str, Rule] = {
-    "seed": integer(0),
+    # torch.manual_seed takes [-2**63, 2**64 - 1] and maps a negative seed onto a positive one (-1 is 2**64 - 2):
+    # non-negative seeds keep one run id per stream of random numbers
+    "seed": integer(0, 2**64 - 1, note=" (torch.manual_seed's range)"),
     "download": BOOLEAN,
     "trainer.epochs": integer(1),
     "trainer.batch_size": integer(1),
