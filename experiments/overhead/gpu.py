@@ -19,6 +19,7 @@ import gc
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -73,13 +74,14 @@ def measure(w: Workload, steppers: dict, device: torch.device, steps: int, secon
     forward = runs.pop("forward")
     rows = {n: summary(r) for n, r in runs.items()}
     adam = rows["adam"]["step_time_s"]
-    share = summary(forward)["step_time_s"] / adam
+    forward_s = summary(forward)["step_time_s"]
+    share = forward_s / adam
     for n, row in rows.items():
         row["x_adam"] = row["step_time_s"] / adam
         row["floor_s"] = adam * (1 + share * (row["forwards_per_step"] - 1))
         row["x_floor"] = row["step_time_s"] / row["floor_s"]
         row["peak_bytes"] = peak_bytes(runs, n, second_half(runs[n], "rise_bytes")) if cuda else None
-    return dict(description=w.description, steps=done, forward_s=summary(forward)["step_time_s"], forward_share=share, rows=rows)
+    return dict(description=w.description, steps=done, forward_s=forward_s, forward_share=share, rows=rows)
 
 
 def peak_bytes(runs: dict, name: str, rises: list[int]) -> int:
@@ -95,7 +97,7 @@ def report(results: dict, args, note: str) -> str:
     lines = [
         "# Optimizer overhead on the paper's shapes",
         "",
-        f"Command: `{command('experiments.overhead.gpu', args.argv)}`  ",
+        f"Command: `{results['command']}`  ",
         f"{stamp(results)}; {results['machine']}; {results['seconds']:.0f} s in all.  ",
         f"Per workload the optimizers train copies of one model in lockstep (step i of each, in rotating order, before "
         f"step i + 1 of any; a device sync after every step), up to {args.steps} steps or until {args.seconds:g} s have passed "
@@ -119,6 +121,9 @@ def report(results: dict, args, note: str) -> str:
             lines.append(f"| {name} | {opt} | {r['forwards_per_step']:.2f} | {r['step_time_s'] * 1e3:.2f} "
                          f"({r['median_step_time_s'] * 1e3:.2f}) | {r['x_adam']:.2f} | {r['floor_s'] * 1e3:.2f} | "
                          f"{r['x_floor']:.2f} | {peak} |")
+    if results["failed"]:
+        lines += ["", "Failed (the traceback is in the run's output):"]
+        lines += [f"- {name}: {error}" for name, error in results["failed"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -147,17 +152,23 @@ def main(argv: list[str] | None = None) -> None:
             print(f"note: {missing}", file=sys.stderr)
         chosen = {"adam", *(args.optimizers or OPTIMIZERS)} - (set() if device.type == "cuda" else {"adam_fused"})
         started = time.time()
-        results = dict(command=command("experiments.overhead.gpu", args.argv), **provenance(), machine=machine(device), workloads={})
+        results = dict(command=command("experiments.overhead.gpu", args.argv), **provenance(), machine=machine(device), workloads={},
+                       failed={})
         if device.type != "cuda":
             results["machine"] += ": tiny shapes, a smoke run"
         for name in args.workloads:
             w = workload(*name.split("/"), device)
             steppers = make_steppers(release, n_batches_per_epoch=w.batches_per_epoch)
             steppers = {n: steppers[n] for n in OPTIMIZERS if n in chosen and n in steppers}
-            results["workloads"][name] = measure(w, steppers, device, args.steps, args.seconds)
+            try:
+                results["workloads"][name] = measure(w, steppers, device, args.steps, args.seconds)
+            except Exception as error:  # out of memory, a class that fails on this device: reported, the rest measured
+                traceback.print_exc()
+                results["failed"][name] = f"{type(error).__name__}: {error}"
+            gc.collect()
             results["seconds"] = time.time() - started
             write(args.out, report(results, args, note), results)  # after each workload, in case of a stop
-            print(f"{name}: {results['workloads'][name]['steps']} steps, {results['seconds']:.0f} s", flush=True)
+            print(f"{name}: done, {results['seconds']:.0f} s", flush=True)
     print(args.out.read_text())
 
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from experiments.overhead import gpu
 from experiments.overhead.gpu import DEFAULT_WORKLOADS, main
 from experiments.overhead.release import load_release
 
@@ -38,3 +39,19 @@ def test_cpu_smoke_run_writes_a_consistent_report(tmp_path):
         assert f"| {name} | {w['description']} | 12 |" in markdown
     # the line searches ran: the reference classes search on each of their first 10 steps
     assert all(w["rows"]["reference_adam_sls_images"]["forwards_per_step"] >= 2 for w in results["workloads"].values())
+
+
+def test_a_failing_workload_is_reported_and_the_others_measured(tmp_path, monkeypatch):
+    def measure(w, *args):
+        if w.description.startswith("BERT"):
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(w, *args)
+
+    real = gpu.measure
+    monkeypatch.setattr(gpu, "measure", measure)
+    out = tmp_path / "overhead_gpu.md"
+    main(["--device", "cpu", "--steps", "4", "--workloads", "bert/fp32", "resnet34/fp32", "--optimizers", "salsa", "--out", str(out)])
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert results["failed"] == {"bert/fp32": "RuntimeError: CUDA out of memory (simulated)"}
+    assert list(results["workloads"]) == ["resnet34/fp32"] and list(results["workloads"]["resnet34/fp32"]["rows"]) == ["adam", "salsa"]
+    assert "- bert/fp32: RuntimeError: CUDA out of memory (simulated)" in out.read_text()
