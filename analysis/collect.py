@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from salsa.train.verify import damage, rerun_command
+
 from .errors import AnalysisError
 from .names import column_name
 from .train_loss import paper_metric
@@ -11,7 +13,7 @@ from .train_loss import paper_metric
 REQUIRED = ("schema", "status", "run_id", "config_hash", "task", "dataset", "model", "optimizer",
             "baseline", "lr", "seed", "metrics", "totals")
 TEXT_FIELDS = ("run_dir", "run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
-               "baseline", "column", "refused")
+               "baseline", "column", "damage", "refused")
 CELL = ("task", "optimizer", "baseline", "lr", "seed")  # one run per cell and seed; two configs there are ambiguous
 IDENTITY = ("run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
             "baseline", "lr", "seed", "epochs")
@@ -47,6 +49,8 @@ def read_summary(run_dir: Path) -> dict:
     if summary["schema"] != 1:
         raise AnalysisError(f"{path}: unsupported schema {summary['schema']!r} (this analysis reads schema 1)")
     row = {"run_dir": str(run_dir), **{key: summary.get(key) for key in IDENTITY}}
+    problems = damage(run_dir, summary) if summary["status"] == "finished" else {}
+    row["damage"] = f"{'; '.join(problems.values())}; run it again with: {rerun_command(summary)}" if problems else ""
     row["column"] = column_name(summary["optimizer"], summary["baseline"])
     row.update(summary["metrics"] or {})
     row.update(paper_metric(run_dir))
@@ -75,13 +79,16 @@ def collect_runs(roots: list[Path]) -> pd.DataFrame:
 
 
 def refusals(runs: pd.DataFrame) -> pd.Series:
-    """Why a run must not be averaged ("" for the runs that may): not finished, zero training steps (untrained
-    metrics), or one of several runs of one (task, optimizer, baseline, lr, seed) whose configs differ elsewhere
-    (none of them is refused in favour of another: the choice is the user's)."""
+    """Why a run must not be averaged ("" for the runs that may): not finished, files that do not match the summary
+    (salsa.train.verify: damaged after the run, or not the run's), zero training steps (untrained metrics), or one
+    of several runs of one (task, optimizer, baseline, lr, seed) whose configs differ elsewhere (none of them
+    is refused in favour of another: the choice is the user's)."""
     reasons = pd.Series("", index=runs.index, dtype=object)
     for i, run in runs.iterrows():
         if run["status"] != "finished":
             reasons[i] = f"run {run['status']}" + (f": {run['error']}" if isinstance(run["error"], str) else "")
+        elif run["damage"]:
+            reasons[i] = f"files do not match summary.json: {run['damage']}"
         elif not run.get("steps", 0) > 0:
             reasons[i] = "0 training steps: its metrics are those of the untrained model"
     valid = runs[reasons == ""]

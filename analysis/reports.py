@@ -8,8 +8,8 @@ from .tables import fmt
 
 
 def missing_cells(cell_stats: pd.DataFrame, runs: pd.DataFrame) -> Table:
-    """Every cell with fewer seeds than planned (or duplicate seeds), and every run refused (not finished, zero
-    steps, a duplicate) with the reason."""
+    """Every cell with fewer seeds than planned (or duplicate seeds), and every run refused (not finished, damaged
+    files, zero steps, a duplicate) with the reason."""
     short = cell_stats[cell_stats["flagged"] | (cell_stats["duplicate_seeds"] != "")]
     unfinished = runs[runs["refused"] != ""]
     rows = [{"task": r.task, "column": r.column, "problem": f"{r.n}/{r.planned} seeds" +
@@ -23,7 +23,7 @@ def missing_cells(cell_stats: pd.DataFrame, runs: pd.DataFrame) -> Table:
         {"column": ["—"], "problem": ["none: every cell has its planned seeds"], "seeds": [""], "run_id": [""]},
         ["—"], "task")
     notes = [f"{len(short)} cells short of their planned seeds; {len(unfinished)} runs refused: not finished, "
-             "0 training steps or duplicates (reported here, left out of every mean)."]
+             "files that do not match their summary, 0 training steps or duplicates (reported here, left out of every mean)."]
     return Table("missing_cells", "Missing cells and refused runs", display, data, notes=notes)
 
 

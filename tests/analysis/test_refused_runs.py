@@ -1,9 +1,10 @@
-"""The analysis averages only what should be averaged: runs not finished, with zero training steps, or duplicated
-in a (task, optimizer, lr, seed) cell are left out of every mean and listed with the reason."""
+"""The analysis averages only what should be averaged: runs not finished, with files that do not match their summary,
+with zero training steps, or duplicated in a (task, optimizer, lr, seed) cell are left out of every mean and listed with the reason."""
 import json
 import shutil
 
 from analysis.cli import main
+from salsa.train.verify import vouch
 
 from .conftest import PAPER_CSV, read_csv
 from .runtree import write_run
@@ -60,3 +61,26 @@ def test_only_zero_step_runs_is_a_clear_error(tmp_path, capsys):
     assert main(["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--paper-csv", str(PAPER_CSV)]) == 2
     assert "finished but refused: 0 training steps" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_whose_files_do_not_match_their_summary_are_refused_with_the_command_to_rerun(tmp_path):
+    """A finished summary vouches for its files (salsa.train.verify.vouch, as run.py writes it); a run whose
+    metrics.jsonl was emptied or whose train_loss.f32 changed after it finished is listed, never averaged."""
+    root = tmp_path / "runs"
+    runs = [write_run(root, "digits-mlp", "adam", "paper", 1e-3, seed, final) for seed, final in enumerate((0.1, 0.2, 0.3))]
+    (runs[2] / "train_loss.f32").write_bytes(bytes(40))
+    for seed, run_dir in enumerate(runs):
+        edit_summary(run_dir, files=vouch(run_dir), **{"env.argv": ["run.py", "optimizer=adam", f"seed={seed}"]})
+    (runs[1] / "metrics.jsonl").write_text("")
+    (runs[2] / "train_loss.f32").write_bytes(bytes(39) + b"\x01")  # same size, other contents
+
+    out = tmp_path / "results"
+    assert main(["--root", str(root), "--out", str(out), "--planned-seeds", "3", "--paper-csv", str(PAPER_CSV)]) == 0
+    adam = read_csv(out / "tables" / "final_train_loss.csv").set_index(["task", "column"]).loc[("digits-mlp", "ADAM(paper)")]
+    assert (adam["n"], adam["mean"]) == (1, 0.1)
+    problems = dict(zip(read_csv(out / "tables" / "missing_cells.csv")["run_id"].fillna(""),
+                        read_csv(out / "tables" / "missing_cells.csv")["problem"]))
+    assert problems[runs[1].name].startswith("files do not match summary.json: metrics.jsonl has 0 lines, 0 bytes")
+    assert problems[runs[1].name].endswith("run it again with: python run.py optimizer=adam seed=1 (not averaged)")
+    assert problems[runs[2].name].startswith("files do not match summary.json: train_loss.f32 has 40 bytes, sha256 ")
+    assert runs[0].name not in problems
