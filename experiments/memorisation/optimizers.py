@@ -28,6 +28,7 @@ def reference(cls, **options):
 
 OPTIMIZERS = {
     "salsa": ours(),
+    "salsa_no_backoff": ours(unresolved_backoff=False),  # the default before issue 20
     "salsa_old": ours(resolution_aware=False, debiased_frequency=False),
     "release": release,
     "reference_salsa": reference(SaLSA),

@@ -26,7 +26,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from experiments.overhead.lockstep import ROOT, Run, command, lockstep, make_steppers, stamp, summary
+from experiments.overhead.lockstep import FORWARD, ROOT, Run, add_floors, command, lockstep, make_steppers, stamp, summary
 from experiments.overhead.lockstep import write as write_files
 from experiments.overhead.release import load_release
 
@@ -57,7 +57,8 @@ MODELS = {
 }
 
 
-CPU_OPTIMIZERS = ["adam", "salsa", "salsa_old", "sls", "reference_adam_sls", "reference_salsa", "release"]
+CPU_OPTIMIZERS = ["adam", "adam_fused", "salsa", "salsa_no_backoff", "salsa_old", "sls", "reference_adam_sls",
+                  "reference_adam_sls_images", "reference_salsa", "release"]
 
 
 def cross_entropy(model, batch):
@@ -68,11 +69,12 @@ def cross_entropy(model, batch):
 def run(model_name, steppers, x_all, y_all, order, steps):
     """Trains one model per optimizer in lockstep (lockstep.py) on the same batches."""
     runs = {}
-    for name, (build, step, counts) in steppers.items():
+    for name, (build, step, counts) in {**steppers, "forward": FORWARD}.items():
         torch.manual_seed(0)
         model = MODELS[model_name]()
         runs[name] = Run(model, build(model), step, counts, cross_entropy)
     lockstep(runs, lambda i: (x_all[order[i % len(order)]], y_all[order[i % len(order)]]), steps)
+    forward_s = summary(runs.pop("forward"))["step_time_s"]
     results = {}
     for name, r in runs.items():
         s = summary(r)
@@ -82,6 +84,7 @@ def run(model_name, steppers, x_all, y_all, order, steps):
             peak_bytes=peak_memory(r.model, r.opt, r.step, x_all, y_all, order),
             param_bytes=sum(p.numel() * p.element_size() for p in r.model.parameters()),
         )
+    add_floors(results, forward_s)
     return results
 
 
@@ -108,9 +111,9 @@ def report(results, args, repeats_done, seconds):
         f"median of {repeats_done} repeat(s) (of {args.repeats} asked for); peak memory = max live "
         "tensor bytes in the profiler's memory timeline over 12 steady-state steps.",
         "",
-        "| model | optimizer | step time (ms) | x Adam | x release | forwards/step | backwards/step | peak MiB "
-        "| (peak - Adam peak) / param bytes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | optimizer | step time (ms) | x Adam | x release | forwards/step | backwards/step | floor (ms) | x floor "
+        "| peak MiB | (peak - Adam peak) / param bytes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for model_name, rows in results.items():
@@ -120,7 +123,8 @@ def report(results, args, repeats_done, seconds):
             lines.append(
                 f"| {model_name} | {name} | {r['step_time_s'] * 1e3:.3f} | {r['step_time_s'] / adam['step_time_s']:.3f} | "
                 f"{vs_release} | {r['forwards_per_step']:.3f} | {r['backwards_per_step']:.3f} | "
-                f"{r['peak_bytes'] / 2**20:.2f} | {(r['peak_bytes'] - adam['peak_bytes']) / r['param_bytes']:+.2f} |"
+                f"{r['floor_s'] * 1e3:.3f} | {r['x_floor']:.3f} |"
+                f" {r['peak_bytes'] / 2**20:.2f} | {(r['peak_bytes'] - adam['peak_bytes']) / r['param_bytes']:+.2f} |"
             )
         s = rows["salsa"]
         verdicts.append(

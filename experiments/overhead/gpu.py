@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 
 from experiments.overhead.lockstep import (
+    FORWARD,
     ROOT,
     Run,
+    add_floors,
     command,
     lockstep,
     machine,
@@ -44,14 +46,6 @@ from experiments.overhead.workloads import BUILDERS, PRECISIONS, Workload, workl
 OPTIMIZERS = ["adam", "adam_fused", "salsa", "sls", "reference_adam_sls_images", "reference_adam_sls", "reference_salsa", "release"]
 WORKLOADS = [f"{m}/{p}" for m in BUILDERS for p in PRECISIONS]
 DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "gpt2-plateau/fp32"]  # the plateau once, in bf16: ~5 min on an H200
-FORWARD = (lambda model: None, lambda opt, loss_fn: forward_only(loss_fn), lambda opt: (0, 0))
-
-
-def forward_only(loss_fn):
-    with torch.no_grad():
-        return loss_fn()
-
-
 def cuda_timed(step) -> dict:
     """The step's time to its last kernel, and how far it raised the allocated memory above where it started."""
     torch.cuda.synchronize()
@@ -73,13 +67,9 @@ def measure(w: Workload, steppers: dict, device: torch.device, steps: int, secon
     done = lockstep(runs, w.batch, steps, measure=cuda_timed if cuda else timed, seconds=seconds)
     forward = runs.pop("forward")
     rows = {n: summary(r) for n, r in runs.items()}
-    adam = rows["adam"]["step_time_s"]
     forward_s = summary(forward)["step_time_s"]
-    share = forward_s / adam
+    share = add_floors(rows, forward_s)
     for n, row in rows.items():
-        row["x_adam"] = row["step_time_s"] / adam
-        row["floor_s"] = adam * (1 + share * (row["forwards_per_step"] - 1))
-        row["x_floor"] = row["step_time_s"] / row["floor_s"]
         row["peak_bytes"] = peak_bytes(runs, n, second_half(runs[n], "rise_bytes")) if cuda else None
     return dict(description=w.description, steps=done, forward_s=forward_s, forward_share=share, rows=rows)
 

@@ -47,7 +47,8 @@ def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
         "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step, adam_counts),
         "adam_fused": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, fused=True), plain_step, adam_counts),
         "salsa": (lambda m: SaLSa(m.parameters(), model=m), ours_step, ours_counts),
-        # the default before issue 9
+        # the default before issue 20 (every step after an unresolved search searches), and before issue 9
+        "salsa_no_backoff": (lambda m: SaLSa(m.parameters(), model=m, unresolved_backoff=False), ours_step, ours_counts),
         "salsa_old": (lambda m: SaLSa(m.parameters(), model=m, resolution_aware=False, debiased_frequency=False),
                       ours_step, ours_counts),
         "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=n_batches_per_epoch), ours_step, ours_counts),
@@ -116,6 +117,27 @@ def summary(r: Run) -> dict:
     forwards, backwards = per_step(r)
     return dict(step_time_s=statistics.fmean(times), median_step_time_s=statistics.median(times),
                 forwards_per_step=forwards, backwards_per_step=backwards)
+
+
+def forward_only(loss_fn):
+    with torch.no_grad():
+        return loss_fn()
+
+
+# A no-grad forward timed in the same rotation as the optimizers: the forward share of the floors.
+FORWARD = (lambda model: None, lambda opt, loss_fn: forward_only(loss_fn), lambda opt: (0, 0))
+
+
+def add_floors(rows: dict[str, dict], forward_s: float) -> float:
+    """Each row's x_adam, floor_s = Adam's step x (1 + forward share x (forwards/step - 1)) (the time its algorithm
+    needs: Adam's step plus its extra forwards) and x_floor; returns the forward share (forward / Adam's step)."""
+    adam = rows["adam"]["step_time_s"]
+    share = forward_s / adam
+    for row in rows.values():
+        row["x_adam"] = row["step_time_s"] / adam
+        row["floor_s"] = adam * (1 + share * (row["forwards_per_step"] - 1))
+        row["x_floor"] = row["step_time_s"] / row["floor_s"]
+    return share
 
 
 def git_commit() -> str:
