@@ -14,11 +14,51 @@ from tqdm import tqdm
 
 from salsa.data import to_device
 from salsa.optim.closure import Backpropagated, at_least_float32
+from salsa.registry import UserError
 from salsa.train.distributed import SINGLE, Ranks
 
 # trainer.precision -> the dtype of the parameters and floating-point inputs (bf16 autocasts float32 parameters;
 # fp64 is for numerics checks: its rounding is 2^29 times smaller, see tests/numerics.py)
 PRECISIONS = {"fp32": None, "bf16": None, "fp64": torch.float64}
+ALIVE_AFTER_S = 10.0    # a step running this long reports its closure evaluations so far, and again every ALIVE_AFTER_S
+
+
+def memory_format(tcfg, device: torch.device) -> torch.memory_format:
+    """trainer.channels_last: the 4-D weights (convolutions) in NHWC, which the convolutions then also give their
+    inputs. auto: under bf16 on CUDA, where tensor-core convolutions want it; true/false: always/never. The other
+    weights are left as they are, so it changes nothing for models without convolutions."""
+    value = tcfg.channels_last
+    if value not in ("auto", True, False):
+        raise UserError(f"trainer.channels_last={value}: must be auto | true | false")
+    on = value is True or (value == "auto" and tcfg.precision == "bf16" and device.type == "cuda")
+    return torch.channels_last if on else torch.preserve_format
+
+
+class StepWatch:
+    """Shows that a long step is alive: counts the closure's evaluations within the step (the gradient evaluation
+    and each line-search trial forward) and, once a step has run `after_s` seconds, reports the count and the
+    seconds every `every_s` seconds through `report(text)` (the progress bar's postfix, or a line in a log)."""
+
+    def __init__(self, report, after_s: float, every_s: float, clock=time.monotonic):
+        self.report, self.after_s, self.every_s, self.clock = report, after_s, every_s, clock
+        self.start(0)
+
+    def start(self, step: int) -> None:
+        self.step, self.trials, self.gradients, self.started = step, 0, 0, self.clock()
+        self.due = self.started + self.after_s
+
+    def watch(self, closure):
+        def watched():
+            grad = torch.is_grad_enabled()
+            result = closure()
+            self.gradients, self.trials = self.gradients + grad, self.trials + (not grad)
+            now = self.clock()
+            if now >= self.due:
+                self.due = now + self.every_s
+                self.report(f"step {self.step}: {self.gradients} gradient evaluations, {self.trials} trial forwards, "
+                            f"{now - self.started:.0f} s so far")
+            return result
+        return watched
 
 
 @dataclass
@@ -155,6 +195,12 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
         kill_switch("save")
 
     bar = tqdm(total=total, initial=progress.step, disable=not (ranks.main and sys.stderr.isatty()), unit="step")
+    def alive(text):  # a long step's progress: on the bar, else (a log file) as a line
+        if not bar.disable:
+            bar.set_postfix_str(text)
+        elif ranks.main:
+            print(text, file=sys.stderr, flush=True)
+    watch = StepWatch(alive, ALIVE_AFTER_S, ALIVE_AFTER_S)
 
     def evaluate_all():
         for name, split in splits.items():
@@ -177,6 +223,8 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
             weight = len(y) * ranks.world_size / rows
             closure = make_closure(model, x, y, weight=weight, micro=tcfg.micro_batches, autocast=autocast,
                                    grad_clip=tcfg.grad_clip)
+            watch.start(progress.step + 1)
+            closure = watch.watch(closure)
             t0 = time.perf_counter()
             opt.step(closure)
             synchronize(device)

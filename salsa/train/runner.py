@@ -20,7 +20,7 @@ from salsa.registry import UserError
 from salsa.train import checkpoint, distributed
 from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loggers import LOGGERS
-from salsa.train.loop import PRECISIONS, Progress, train
+from salsa.train.loop import PRECISIONS, Progress, memory_format, train
 from salsa.train.optimizers import OPTIMIZERS, build_schedule
 from salsa.train.rundir import (
     MetricsLog,
@@ -414,7 +414,7 @@ def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, devic
     data.train, data.val = data.train.to(device), data.val.to(device)
     data.test = None if data.test is None else data.test.to(device)
     torch.manual_seed(cfg.seed)
-    net = MODELS[cfg.model.name].build(cfg.model, data).to(device, PRECISIONS[tcfg.precision])
+    net = MODELS[cfg.model.name].build(cfg.model, data).to(device, PRECISIONS[tcfg.precision], memory_format=memory_format(tcfg, device))
     if ranks.rank > 0:  # the same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(mix(cfg.seed, ranks.rank))
     per_epoch = data.train.num_batches(tcfg.batch_size)
