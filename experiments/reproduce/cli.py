@@ -21,16 +21,14 @@ from . import launch, report, selection
 from .blocks import cartesian_blocks
 from .errors import SweepError
 from .failures import read_failures
-from .grid import REPO, load, load_file, tiers
-from .plan import DONE, Composer, plan
+from .grid import REPO, add_choice, chosen
+from .plan import DONE, Composer, default_costs, plan
 
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
-    which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
+    add_choice(p)
     p.add_argument("--dry-run", action="store_true",
                    help="list every run, what is finished, the commands and the compute estimate; launch nothing")
     p.add_argument("--launcher", help="conf/hydra/launcher option (local | slurm | slurm_cpu); default: the grid's")
@@ -146,13 +144,13 @@ def dry_run(grid, stages, sweep, records, tune_runs) -> int:
         print("  (then the tuned stage, with the lr the grid selects)")
     print("\ntuning cost (the tuned baselines' grids; SaLSa runs once):")
     print("\n".join(report.tuning_cost_lines(grid, tune_runs, stages["main"])))
-    print("\n" + "\n".join(report.estimate_lines(grid, stages, waiting)))
+    print("\n" + "\n".join(report.estimate_lines(grid, stages, waiting, default_costs().here, sweep.jobs)))
     return 0
 
 
 def reproduce(argv) -> int:
     args = parse(argv)
-    grid = load(args.tier) if args.tier else load_file(args.grid)
+    grid = chosen(args)
     grid = dataclasses.replace(grid, **{k: v for k, v in (("root", args.root), ("out", args.out)) if v is not None})
     launcher = args.launcher or grid.launcher
     if not (REPO / "conf" / "hydra" / "launcher" / f"{launcher}.yaml").exists():
@@ -166,7 +164,8 @@ def reproduce(argv) -> int:
         stages = {"main": main_runs, "tune": tune_runs, "tuned": tuned_runs}
         if args.dry_run:
             return dry_run(grid, stages, sweep, records, tune_runs)
-        print("\n".join(report.estimate_lines(grid, stages, awaiting_selection(grid, records, tune_runs))), flush=True)
+        print("\n".join(report.estimate_lines(grid, stages, awaiting_selection(grid, records, tune_runs),
+                                              default_costs().here, sweep.jobs)), flush=True)
         sweep.launch("main", main_runs)
         sweep.launch("tune", tune_runs)
         stages["tune"] = tune_runs = extend_tuning(grid, composer, tune_runs, sweep)[0]

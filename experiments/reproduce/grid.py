@@ -49,6 +49,17 @@ def tiers() -> list[str]:
     return sorted(p.stem for p in GRIDS.glob("*.yaml"))
 
 
+def add_choice(parser) -> None:
+    """A command line's grid: --tier NAME or --grid FILE."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tier", help=f"the grid: {', '.join(tiers())} (experiments/grids/<tier>.yaml)")
+    which.add_argument("--grid", type=Path, help="a grid file of the same schema (experiments/README.md)")
+
+
+def chosen(args) -> Grid:
+    return load(args.tier) if args.tier else load_file(args.grid)
+
+
 def _options(group: str) -> set[str]:
     return {p.stem for p in (CONF / group).glob("*.yaml")}
 

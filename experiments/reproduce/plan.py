@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from salsa.train.rundir import config_hash
 
+from . import costs as C
 from .errors import SweepError
 from .grid import CONF
 from .jobs import Job
@@ -32,7 +33,8 @@ class PlannedRun:
     run_id: str
     run_dir: Path
     steps: int
-    cost_s: float                       # estimated seconds of compute (the grid's unit)
+    cost_s: float                       # estimated seconds of compute: measured (on `measured.device`) or the grid's unit
+    measured: C.Measured | None = None  # the step cost's measurement; None: the grid's assumption
     status: str = "missing"             # missing | running (interrupted or crashed) | finished | diverged
     error: str | None = None
     summary: dict | None = None
@@ -98,7 +100,19 @@ def steps_of(cfg, train_examples: int) -> int:
     return min(steps, t.max_steps) if t.max_steps else steps
 
 
-def plan(grid, jobs: list[Job], composer: Composer) -> list[PlannedRun]:
+_COSTS: list = []                      # the cost files, read once per process
+
+
+def default_costs() -> C.Costs:
+    if not _COSTS:
+        _COSTS.append(C.Costs(C.load(), C.machine()))
+    return _COSTS[0]
+
+
+def plan(grid, jobs: list[Job], composer: Composer, costs: C.Costs | None = None) -> list[PlannedRun]:
+    """The jobs' runs; a run's cost is steps x its measured step time where results/calibration has one, else
+    steps x the grid's step_cost_s x optimizer_cost; run_overhead_s on top of either."""
+    costs = default_costs() if costs is None else costs
     runs, seen = [], set()
     for job in jobs:
         cfg = composer.compose(job.args())
@@ -110,6 +124,8 @@ def plan(grid, jobs: list[Job], composer: Composer) -> list[PlannedRun]:
         seen.add(run_id)
         task = grid.tasks[job.task]
         steps = steps_of(cfg, task.train_examples)
-        cost = steps * task.step_cost_s * grid.optimizer_cost[job.optimizer] + task.run_overhead_s
-        runs.append(PlannedRun(job, run_id, Path(cfg.paths.runs) / run_id, steps, cost).refresh())
+        measured = costs.lookup(C.key(cfg))
+        step_s = measured.step_s if measured else task.step_cost_s * grid.optimizer_cost[job.optimizer]
+        cost = steps * step_s + task.run_overhead_s
+        runs.append(PlannedRun(job, run_id, Path(cfg.paths.runs) / run_id, steps, cost, measured).refresh())
     return runs

@@ -11,17 +11,27 @@ def run_line(run) -> str:
     j = run.job
     lr = f"lr={j.lr:g}" if j.lr is not None else "lr=config"
     return (f"  [{STATUS_WORD[run.status]:>8}] {j.task:<20} {j.optimizer:<10} {lr:<12} seed={j.seed:<3} "
-            f"{run.run_id}  {run.steps:>9,} steps  ~{run.cost_s / 3600:.3g} h")
+            f"{run.run_id}  {run.steps:>9,} steps  ~{run.cost_s / 3600:.3g} h  {cost_basis(run)}")
+
+
+def cost_basis(run) -> str:
+    return run.measured.label() if run.measured else "assumed"
 
 
 def counts(runs) -> Counter:
     return Counter(r.status for r in runs)
 
 
-def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float]]) -> list[str]:
+def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float]], here: str | None = None,
+                   jobs: int | None = None) -> list[str]:
+    """The counts, the compute estimate (measured lines in their GPU's hours, assumed ones in the grid's unit), where
+    each cost comes from, and the wall time on this machine (`here`) for the runs measured on it."""
     everything = [r for runs in stages.values() for r in runs]
-    total = sum(r.cost_s for r in everything) + sum(n * cost for *_, n, cost in awaiting)
-    left = sum(r.cost_s for r in everything if r.status not in ("finished", "diverged")) + sum(n * cost for *_, n, cost in awaiting)
+    # the tuned runs still waiting for their lr cost what their grid's runs cost (the lr does not enter a cost key)
+    basis = {(r.job.task, r.job.optimizer): r.measured for r in stages.get("tune", [])}
+    costed = [(r.cost_s, r.measured, r.status not in ("finished", "diverged")) for r in everything]
+    costed += [(cost, basis.get((task, optimizer)), True) for task, optimizer, n, cost in awaiting for _ in range(n)]
+    total, left = sum(c for c, _, _ in costed), sum(c for c, _, todo in costed if todo)
     c = counts(everything)
     waiting = sum(n for *_, n, _ in awaiting)
     lines = [f"planned runs: {len(everything) + waiting} ("
@@ -30,7 +40,27 @@ def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float
              f"already finished: {c['finished']}, diverged (terminal): {c['diverged']}, "
              f"to resume: {c['running']}, to run: {c['missing'] + waiting}",
              f"compute estimate: {total / 3600:.6g} {grid.compute_unit} in all, {left / 3600:.6g} {grid.compute_unit} left "
-             f"(steps x step_cost_s x optimizer_cost per run, + run_overhead_s; assumptions in {grid.path.name})"]
+             f"(per run: steps x the measured step time where results/calibration has one, else steps x step_cost_s x "
+             f"optimizer_cost of {grid.path.name}; + run_overhead_s)"]
+    sources = {}
+    for cost, m, _ in costed:
+        name = m.describe() if m else f"assumed ({grid.path.name})"
+        n, s = sources.get(name, (0, 0.0))
+        sources[name] = (n + 1, s + cost)
+    lines += [f"  {n} runs, {s / 3600:.4g} h: {name}" for name, (n, s) in sorted(sources.items())]
+    assumed = sorted({(r.job.task, r.job.optimizer) for r in everything if r.measured is None})
+    if assumed:
+        lines.append("  still assumed (task/optimizer): " + ", ".join(f"{t}/{o}" for t, o in assumed))
+    mine = [cost for cost, m, todo in costed if todo and m is not None and m.device == here]
+    todo = sum(1 for *_, t in costed if t)
+    jobs = jobs or 1
+    if mine:
+        lines.append(f"wall time on this machine ({here}): {sum(mine) / jobs / 3600:.4g} h for the {len(mine)} of {todo} runs "
+                     f"left that were measured here ({jobs} at a time)"
+                     + ("" if len(mine) == todo else f"; the other {todo - len(mine)} have no measurement from this machine"))
+    else:
+        lines.append(f"wall time on this machine ({here}): unknown, none of the {todo} runs left was measured here "
+                     f"(make calibrate TIER={grid.tier} measures them)")
     return lines
 
 
