@@ -43,10 +43,11 @@ class SaLSa(LineSearchOptimizer):
     Adam's moments; False: they start at 1e-8 uncorrected, as in the release, so searches stay
     frequent for hundreds of searches after the step size has settled.
     ``unresolved_backoff=True`` (default, with resolution_aware): after n unresolved searches in a row the
-    next search waits min(max_interval, 2^(n-1)) steps, and the steps in between hold the parameters
-    (Adam's moments still follow the gradients): where no decrease can be measured (a memorised
-    training set, a plateau at float resolution) a step is neither checked nor taken, instead of a search
-    on every step. False: every step after an unresolved search searches (the default before issue 20).
+    next search waits min(max_interval, 2^(n-1)) steps, and the steps in between whose own mini-batch loss
+    is within its float resolution of zero hold the parameters (Adam's moments still follow the
+    gradients); a batch whose loss is not is searched at once. On a memorised training set, where no
+    decrease can be measured, a step is then neither checked nor taken, instead of a search on every
+    step. False: every step after an unresolved search searches (the default before issue 20).
 
     Steps without a search do not wait for the device: with the Adam preconditioner on a CPU or GPU they
     run as one fused kernel that changes nothing when the loss or a gradient is not finite, and that
@@ -132,13 +133,21 @@ class SaLSa(LineSearchOptimizer):
         interval = self._interval()
         eta = st["step_size"] * self.growth
         plan = self._plan(ev.step, st["since_search"] + 1, interval)
-        if plan != SEARCH:
-            self._step_without_search(ev, eta if plan == MOMENTUM else 0.0)
+        if plan == HOLD:
+            self._check(ev)  # a held step needs its loss: a batch whose loss is not at float resolution is searched
+            if abs(ev.loss_value) <= resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps):
+                self._count_step(ev)
+                self.preconditioner.update_moments(ev.states, ev.params)
+                st["since_search"] += 1
+                self._record(ev.loss_value, h=st["h"], s=st["s"], interval=interval, held=True)
+                return ev.loss
+        elif plan == MOMENTUM:
+            self._momentum_step_without_sync(ev, eta)
             st["since_search"] += 1
-            self._record(ev.health.values[0], h=st["h"], s=st["s"], interval=interval, held=plan == HOLD)
+            self._record(ev.health.values[0], h=st["h"], s=st["s"], interval=interval, held=False)
             return ev.loss
-
-        self._check(ev)
+        else:
+            self._check(ev)
         self._count_step(ev)
         self.preconditioner.update_moments(ev.states, ev.params)
         st["since_search"] = 0
@@ -159,15 +168,14 @@ class SaLSa(LineSearchOptimizer):
         self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval, held=False)
         return ev.loss
 
-    def _step_without_search(self, ev: GradientEvaluation, eta: float) -> None:
-        """Adam's moments and, for eta > 0, decay and w <- w - eta P m_hat; fused and guarded on the device where
-        the preconditioner can (the check deferred), else after the check. Counts the step."""
+    def _momentum_step_without_sync(self, ev: GradientEvaluation, eta: float) -> None:
+        """Adam's moments, decay and w <- w - eta P m_hat: fused and guarded on the device where the preconditioner
+        can (the check deferred), else after the check. Counts the step."""
         if not self.preconditioner.can_fuse(ev.params):
             self._check(ev)
             self._count_step(ev)
             self.preconditioner.update_moments(ev.states, ev.params)
-            if eta:
-                self._momentum_step(ev, eta)
+            self._momentum_step(ev, eta)
             return
         non_finite = ev.health.non_finite()
         for index, group in enumerate(self.param_groups):

@@ -27,41 +27,61 @@ def test_a_memorising_run_never_rises_back(case_name):
     assert loss[int(below[0]):].max() <= 1e-2
 
 
+LOSSES = {  # decreases float32 cannot resolve: 1e-10 |w|^2 is far below the spacing 2^-23 of float32 at 1 and at 0
+    "near_one": lambda w: 1 + 1e-10 * (w**2).sum(),  # exactly 1 for |w| <= 1: every decrease is 0
+    "near_zero": lambda w: 1e-10 * (w**2).sum(),  # within eps of 0: no decrease can exceed it
+}
+
+
 @pytest.mark.parametrize("backoff", [True, False])
-def test_a_decrease_float32_cannot_resolve_does_not_grow_the_step_size(backoff):
-    # f(w) = 1 + 1e-10 |w|^2 in float32 is exactly 1 for |w| <= 1 (1e-10 is far below float32's spacing
-    # 2^-23 at 1), so every measured decrease is 0 while the gradient 2e-10 w is not.
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_a_decrease_float32_cannot_resolve_does_not_grow_the_step_size(loss, backoff):
     w = nn.Parameter(torch.full((4,), 0.5))
     opt = SaLSa([w], unresolved_backoff=backoff)
     for k in range(1, 31):
         before = w.detach().clone()
-        opt.step(lambda: 1 + 1e-10 * (w**2).sum())
+        opt.step(lambda: LOSSES[loss](w))
         stats = opt.last_step_stats()
-        # unresolved searches give no licence to step unchecked: without the back-off every step searches; with
-        # it, steps 1-9 search (9 unresolved in a row), then max_interval = 10 apart, holding in between
-        searches = k <= 9 or not backoff or (k - 9) % 10 == 0
+        # unresolved searches give no licence to step unchecked: without the back-off every step searches, and
+        # so does every step whose loss is not within its resolution of 0 (near_one); with it, a loss near 0
+        # searches on steps 1-9 (9 unresolved in a row), then max_interval = 10 apart, holding in between
+        searches = k <= 9 or not backoff or loss == "near_one" or (k - 9) % 10 == 0
         assert stats["line_search"] == searches and stats["held"] == (not searches), k
         assert stats["backtracks"] == 0
         if not searches:
             assert torch.equal(w.detach(), before)
     assert opt.step_size == 1.0  # the trial at 1.1 is taken, eta does not grow
-    assert opt.line_search_state["h"] == 0.0
+    assert opt.line_search_state["h"] == 0.0 if loss == "near_one" else abs(opt.line_search_state["h"]) < 1e-9
 
 
 def test_unresolved_searches_back_off_exponentially():
-    # a resolvable loss for 12 steps, then one whose decreases float32 cannot resolve (as above): the gaps
-    # between the searches after the first unresolved one are min(max_interval, 2^(n-1)) = 1, 2, 4, 8, 10, 10
+    # a resolvable loss for 12 steps, then one within float32's resolution of 0 (as above): the gaps between the
+    # searches after the first unresolved one are min(max_interval, 2^(n-1)) = 1, 2, 4, 8, 10, 10
     w = nn.Parameter(torch.full((4,), 0.5))
     opt = SaLSa([w])
     searched_at, unresolved_from = [], None
     for k in range(1, 60):
-        opt.step(lambda: (w**2).sum() if k <= 12 else 1 + 1e-10 * (w**2).sum())
+        opt.step(lambda: (w**2).sum() if k <= 12 else 1e-10 * (w**2).sum())
         if opt.last_step_stats()["line_search"]:
             searched_at.append(k)
             if unresolved_from is None and opt.line_search_state["unresolved"] == 1:
                 unresolved_from = len(searched_at) - 1
     after = searched_at[unresolved_from:]
     assert [b - a for a, b in zip(after, after[1:])][:6] == [1, 2, 4, 8, 10, 10]
+
+
+def test_a_held_step_whose_batch_shows_a_loss_searches():
+    # memorised batches (loss within eps of 0) alternate with one that is not: the back-off holds on the first
+    # kind only; every step on the other batch searches, so no batch goes unchecked between searches
+    w = nn.Parameter(torch.full((4,), 0.5))
+    opt = SaLSa([w])
+    for k in range(1, 80):
+        visible = k % 3 == 0
+        opt.step(lambda: 1e-3 + 1e-10 * (w**2).sum() if visible else 1e-10 * (w**2).sum())
+        stats = opt.last_step_stats()
+        if visible:
+            assert stats["line_search"] and not stats["held"], k
+    assert opt.totals()["line_searches"] < 79 - 20  # the others held
 
 
 def test_a_tiny_s_is_searched_not_stepped_unchecked():
