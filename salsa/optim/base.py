@@ -117,9 +117,10 @@ class ClosureLineSearch(torch.optim.Optimizer):
     def _check_deferred(self) -> None:
         deferred, self._deferred = self._deferred, []
         for step, health, params in deferred:
+            later = self.line_search_state["steps"] - step
             checked(health, params, step, type(self).__name__, after=(
-                "That step had no line search and was skipped on the device: it changed nothing, and the steps "
-                f"after it (up to {self.line_search_state['steps']}) trained as usual."
+                "That step had no line search and was skipped on the device: it changed nothing"
+                + (f"; the {later} step(s) after it trained as usual." if later else ".")
             ))
 
     def _count_trials(self, trials: int) -> None:
