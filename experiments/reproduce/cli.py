@@ -145,6 +145,8 @@ def dry_run(grid, stages, sweep, records, tune_runs) -> int:
     print("\ntuning cost (the tuned baselines' grids; SaLSa runs once):")
     print("\n".join(report.tuning_cost_lines(grid, tune_runs, stages["main"])))
     print("\n" + "\n".join(report.estimate_lines(grid, stages, waiting, default_costs().here, sweep.jobs)))
+    if grid.scope:
+        print(f"\nwhat this tier can and cannot test: {grid.scope}")
     return 0
 
 
@@ -201,6 +203,8 @@ def summary_text(grid, stages, sweep, problems, records, unselected, wall, sourc
                   + "; ".join(f"{r['task']}/{r['optimizer']} lr {r['winner_lr']:g}" for r in edges)]
     if unselected:
         lines += ["", "No lr selected for: " + "; ".join(f"{r['task']}/{r['optimizer']} ({r['not_selected_because']})" for r in unselected)]
+    if grid.scope:
+        lines += ["", "## What this tier can and cannot test", "", grid.scope]
     lines += ["", "## Runs that did not finish", "", *(problems or ["  none"]), ""]
     return "\n".join(lines)
 

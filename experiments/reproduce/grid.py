@@ -43,6 +43,7 @@ class Grid:
     max_extensions: int = 3                      # a winner at the edge of its lr grid extends it at most this often
     env: dict = field(default_factory=dict)     # environment of the launched multiruns
     slurm: dict = field(default_factory=dict)   # hydra.launcher settings of its SLURM launches (resources)
+    scope: str = ""                              # what the tier can and cannot test (the report's section)
 
 
 def tiers() -> list[str]:
@@ -151,4 +152,4 @@ def load_file(path: Path) -> Grid:
                 compute_unit=_need(raw, "compute_unit", str, where), optimizer_cost=dict(cost),
                 max_extensions=_extensions(tuning, f"{where}: tuning"),
                 tasks=grid_tasks, env={k: str(v) for k, v in (raw.get("env") or {}).items()},
-                slurm={k: str(v) for k, v in slurm.items()})
+                slurm={k: str(v) for k, v in slurm.items()}, scope=str(raw.get("scope") or "").strip())

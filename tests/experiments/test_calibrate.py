@@ -65,3 +65,4 @@ def test_the_gpu_tier_fits_a_day_on_an_h200_and_says_what_is_measured(tmp_path, 
     assert measured and {line.split()[4] for line in measured} == {"adam", "salsa", "salsa_adam"}
     assert all(line.split()[3] == "cifar10" for line in measured)
     assert "still assumed (task/optimizer): cifar10/paper_salsa_sgd" in out and "wall time on this machine" in out
+    assert "what this tier can and cannot test: Can test: claim 3" in out and "Cannot test: the other" in out
