@@ -47,7 +47,8 @@ class SaLSa(LineSearchOptimizer):
     is within its float resolution of zero hold the parameters (Adam's moments still follow the
     gradients); a batch whose loss is not is searched at once. On a memorised training set, where no
     decrease can be measured, a step is then neither checked nor taken, instead of a search on every
-    step. False: every step after an unresolved search searches (the default before issue 20).
+    step. The back-off ends with a resolved search that accepts within two trials; until then every step
+    searches. False: every step after an unresolved search searches (the default before issue 20).
 
     Steps without a search do not wait for the device: with the Adam preconditioner on a CPU or GPU they
     run as one fused kernel that changes nothing when the loss or a gradient is not finite, and that
@@ -124,6 +125,10 @@ class SaLSa(LineSearchOptimizer):
             if not self.unresolved_backoff:
                 return SEARCH
             return HOLD if since_search < min(self.max_interval, 2 ** (st["unresolved"] - 1)) else SEARCH
+        if self.unresolved_backoff and st["unresolved"]:
+            # leaving a back-off: its held steps and unresolvable trial points may have left eta far off (the first
+            # resolved search can backtrack 20 times); momentum steps wait for a search that keeps the step size
+            return SEARCH
         return MOMENTUM if since_search < interval else SEARCH
 
     @torch.no_grad()
@@ -203,7 +208,10 @@ class SaLSa(LineSearchOptimizer):
             closure, ev, d, eta, accepts=accepts, max_backtracks=self.max_backtracks, factor=self.backtrack
         )
         st["resolved"] = not (search.accepted and abs(search.decrease) <= tolerance)
-        st["unresolved"] = 0 if st["resolved"] else st["unresolved"] + 1
+        if not st["resolved"]:
+            st["unresolved"] += 1
+        elif search.trials <= 2:  # a resolved search that (nearly) kept the step size ends a back-off
+            st["unresolved"] = 0
         if not st["resolved"]:
             search.eta = min(search.eta, st["step_size"])  # no growth on a decrease nobody can resolve
         if search.accepted:

@@ -114,3 +114,22 @@ def test_debiased_averages_allow_the_longest_interval_once_the_step_size_is_cons
             if math.isclose(opt._interval(), 10.0, rel_tol=1e-6):
                 break
         assert n <= first_long if debiased else n >= first_long, (debiased, n)
+
+
+def test_leaving_a_back_off_needs_a_search_that_keeps_the_step_size():
+    # near 0 for 30 steps (a back-off), then a steep quadratic on which the first resolved search backtracks many
+    # times: no momentum step until a resolved search accepts within two trials (cnn_bn seed 1 collapsed on the
+    # momentum steps licensed by such a search, results/memorisation/backoff)
+    w = nn.Parameter(torch.full((4,), 0.5))
+    opt = SaLSa([w])
+    leaving = []
+    for k in range(1, 120):
+        opt.step(lambda: 1e-10 * (w**2).sum() if k <= 30 else 100 * ((w - 3) ** 2).sum())
+        st, stats = opt.line_search_state, opt.last_step_stats()
+        if k > 30:
+            leaving.append((stats["line_search"], stats["backtracks"], st["unresolved"]))
+    first_resolved = next(i for i, (searched, backtracks, _) in enumerate(leaving) if searched and backtracks > 1)
+    still_backing_off = [i for i, (_, _, unresolved) in enumerate(leaving) if unresolved]
+    assert first_resolved in still_backing_off  # it backtracked: the back-off is not over
+    assert all(leaving[i + 1][0] for i in still_backing_off)  # every step after it searched
+    assert not leaving[-1][2] and not all(searched for searched, _, _ in leaving)  # over at last; skips resumed
