@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from salsa.registry import Registry, UserError
-from salsa.train.rundir import StepLosses
+from salsa.train.rundir import StepLosses, named
 
 LOGGERS = Registry("logger")
 
@@ -31,7 +31,9 @@ class WandbMirror:
     logger.mode (as everywhere in wandb). W&B only mirrors the run directory, so it never stops a run: when the
     service cannot be reached (or no API key is set) at start, the run is mirrored offline under the run
     directory's wandb/ and the command to upload it later is printed (`wandb sync <dir>`); an error while
-    logging stops the mirror, not the run. Entity and project come from the config or WANDB_ENTITY /
+    logging stops the mirror, not the run; but the system refusing to write the mirror's files (under the run
+    directory's wandb/: a full disk, a read-only file system) stops the run like any other write failure, as an
+    OSError naming that folder. Entity and project come from the config or WANDB_ENTITY /
     WANDB_PROJECT; the API key is left to wandb (env or `wandb login`); WANDB_INIT_TIMEOUT (s) bounds the wait.
     At the end the run's train_loss.f32 (every step's loss, the paper's metric) is saved as a W&B run file."""
 
@@ -49,10 +51,13 @@ class WandbMirror:
         try:
             self.run = wandb.init(mode=mode, **init)
         except Exception as e:  # wandb raises its CommError, UsageError (no API key) and others here
-            if mode == "offline":
-                raise
+            if mode == "offline" or self._refused(e):
+                raise (self._refused(e) or e) from None
             wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
-            self.run = wandb.init(mode="offline", **init)
+            try:
+                self.run = wandb.init(mode="offline", **init)
+            except Exception as offline:  # noqa: BLE001 - as above
+                raise self._refused(offline) or offline from None
             warn(f"W&B is unreachable ({str(e).splitlines()[0]}); the run continues and is mirrored offline: upload it later "
                  f"with `wandb sync {Path(self.run.settings.sync_dir).resolve()}`")
         self.run.define_metric("*", step_metric="step")
@@ -74,10 +79,20 @@ class WandbMirror:
             return
         try:
             method(*args, **kwargs)
-        except Exception as e:  # whatever wandb raises: the run must go on
+        except Exception as e:  # whatever wandb raises: the run must go on, unless the system refused a write
+            if self._refused(e):
+                raise self._refused(e) from None
             warn(f"W&B mirror stopped ({e}); the run directory is complete, upload it later with "
                  f"`wandb sync {Path(self.run.settings.sync_dir).resolve()}`")
             self.run = None
+
+
+    def _refused(self, error: BaseException) -> OSError | None:
+        """The system's refusal behind a wandb error (wandb raises its own, e.g. "... is not writable", from the
+        OSError with the errno), naming the mirror's folder; None when the system refused nothing."""
+        while error is not None and not (isinstance(error, OSError) and error.errno is not None):
+            error = error.__cause__ or error.__context__
+        return error and named(error, self.run_dir / "wandb")
 
 
 def warn(message: str) -> None:

@@ -155,8 +155,8 @@ def _trusted(run_dir: Path, previous: dict | None) -> bool:
 
 
 def _claim(cfg, run_dir: Path, lock: RunLock) -> tuple[dict | None, bool, bool]:
-    """Rank 0: (previous summary, whether to resume, whether the directory is new). A finished run whose files
-    match its summary is left as it is; otherwise this process takes the lock and writes config.yaml."""
+    """Rank 0: (the summary of a finished run whose files match it, else None; whether to resume; whether the
+    directory is new). A finished run is left as it is; otherwise this process takes the lock and writes config.yaml."""
     prepare_run_dir(cfg)
     previous = read_summary(run_dir / "summary.json")
     if previous and previous["status"] == "finished" and not damage(run_dir, previous):
@@ -168,7 +168,7 @@ def _claim(cfg, run_dir: Path, lock: RunLock) -> tuple[dict | None, bool, bool]:
     fresh = not any((run_dir / name).exists() for name in ("summary.json", "metrics.jsonl", "checkpoint.pt"))
     if not (run_dir / "config.yaml").exists():
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return previous, (run_dir / "checkpoint.pt").exists(), fresh
+    return None, (run_dir / "checkpoint.pt").exists(), fresh
 
 
 @contextlib.contextmanager
@@ -313,7 +313,7 @@ def run(cfg) -> tuple[dict, Path, bool]:
                 previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
             except OSError as e:
                 raise fault(e, run_dir) from None
-            if previous and previous["status"] == "finished":
+            if previous:
                 return previous, run_dir, False
             with _clean_failed_start(run_dir, fresh=fresh, lock=lock):
                 try:
@@ -383,9 +383,13 @@ class Job:
             final_loss = train(forward, self.data, self.opt, self.schedule, tcfg, seed=self.cfg.seed, device=self.device,
                                progress=self.progress, record=self.record, checkpoint=self.save, ranks=ranks,
                                eval_model=evaluator, step_losses=self.step_losses)
+            return self.write_summary("finished", final_loss)  # a failure here leaves the final checkpoint to resume
         except NonFiniteError as e:
-            self.step_losses.flush()
-            self.write_summary("failed", error=str(e))
+            try:
+                self.step_losses.flush()
+                self.write_summary("failed", error=str(e))
+            except OSError as refused:
+                raise fault(refused, self.run_dir) from None
             raise UserError(f"run {self.run_dir} failed: {e}") from e
         except KeyboardInterrupt as e:
             signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
@@ -400,7 +404,6 @@ class Job:
         except Exception as e:
             self.last_words("interrupted", f"{type(e).__name__}: {e}")
             raise
-        return self.write_summary("finished", final_loss)
 
 
 def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, device) -> Job:
