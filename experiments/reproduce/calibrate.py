@@ -22,8 +22,6 @@ from pathlib import Path
 
 import torch
 
-from salsa.registry import UserError
-
 from . import costs as C
 from . import jobs as J
 from .errors import SweepError
@@ -60,8 +58,8 @@ def measure(composer, args: list[str], steps: int, warmup: int) -> dict:
     cfg = composer.compose(args + cut)
     try:
         summary, run_dir, _ = run(cfg)
-    except (UserError, torch.OutOfMemoryError) as e:
-        return {"key": C.key(cfg), "error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
+    except Exception as e:  # data missing (UserError), out of memory, a compile failure: listed, and the others go on
+        return {"key": C.key(cfg), "error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"}
     finally:
         gc.collect()
         if torch.cuda.is_available():
