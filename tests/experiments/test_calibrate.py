@@ -1,11 +1,13 @@
 """make calibrate: real cut-down runs of a tier's (task, optimizer, precision) on this machine -> a cost file that the
 dry run's estimate then uses, line by line, with the machine and the date; the H200 figures seeded from issue 17."""
 import json
+from types import SimpleNamespace
 
 from experiments.reproduce import costs as C
 from experiments.reproduce import jobs as J
 from experiments.reproduce.calibrate import main as calibrate
 from experiments.reproduce.calibrate import slug
+from experiments.reproduce.cli import summary_text
 from experiments.reproduce.grid import load, load_file
 from experiments.reproduce.plan import Composer, plan
 from experiments.reproduce.report import estimate_lines
@@ -66,3 +68,5 @@ def test_the_gpu_tier_fits_a_day_on_an_h200_and_says_what_is_measured(tmp_path, 
     assert all(line.split()[3] == "cifar10" for line in measured)
     assert "still assumed (task/optimizer): cifar10/paper_salsa_sgd" in out and "wall time on this machine" in out
     assert "what this tier can and cannot test: Can test: claim 3" in out and "Cannot test: the other" in out
+    report = summary_text(grid, {"main": []}, SimpleNamespace(launched=0), [], [], [], 1.0, "make reproduce-gpu", [])
+    assert f"## What this tier can and cannot test\n\n{grid.scope}\n" in report
