@@ -90,7 +90,8 @@ def main(argv=None) -> int:
         kind, what = state(run_dir)
         counts[kind] = counts.get(kind, 0) + 1
         print(f"{kind:<10} {run_dir}: {what}")
-    print(f"{sum(counts.values())} run directories: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+    total = sum(counts.values())
+    print(f"{total} run director{'y' if total == 1 else 'ies'}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
     return 1 if counts.get("damaged") else 0
 
 
