@@ -1,6 +1,7 @@
 """Checks every config value right after composition, before anything is written: types and ranges, one clear
-line for the first bad value (`<key>=<value>: <what is allowed>`). A key a config group does not have (e.g.
-optimizer.c for adam) is not checked; the optimizer constructors check their own arguments again for library users."""
+line for the first bad value (`<key>=<value>: <what is allowed>`). A rule whose key the chosen option does not have
+(e.g. optimizer.c for adam) is skipped: run.py refuses such a key on the command line before composing
+(salsa/train/keys.py); the optimizer constructors check their own arguments again for library users."""
 from __future__ import annotations
 
 import math
