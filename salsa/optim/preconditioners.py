@@ -60,7 +60,7 @@ class AdamPreconditioner:
     def fused_step(self, states: list[dict], params: list[torch.Tensor], k: int, eta: float, weight_decay: float,
                    non_finite: torch.Tensor) -> None:
         """The moments, then w <- (1 - eta wd) w - eta m_hat / (sqrt(v_hat) + eps), in one kernel that changes
-        nothing where non_finite is 1. No device sync."""
+        nothing where non_finite is 1 (eta = 0: the moments only). No device sync."""
         if not params:
             return
         m = [_moment(st, "exp_avg", p) for st, p in zip(states, params)]

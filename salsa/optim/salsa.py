@@ -42,10 +42,10 @@ class SaLSa(LineSearchOptimizer):
     ``debiased_frequency=True`` (default): the step-size averages start at 0 and are bias-corrected as
     Adam's moments; False: they start at 1e-8 uncorrected, as in the release, so searches stay
     frequent for hundreds of searches after the step size has settled.
-    ``unresolved_backoff=True`` (default, with resolution_aware): after n unresolved searches in a row the
-    next search waits min(max_interval, 2^(n-1)) steps, and the steps in between whose own mini-batch loss
-    is within its float resolution of zero hold the parameters (Adam's moments still follow the
-    gradients); a batch whose loss is not is searched at once. On a memorised training set, where no
+    ``unresolved_backoff=True`` (default, with resolution_aware): a move whose effect on the loss cannot be
+    measured is not taken. An unresolved search's trial point is not taken (back to w_k), the next
+    search waits min(max_interval, 2^(n-1)) steps after n unresolved searches in a row, and the steps
+    in between hold the parameters (Adam's moments still follow the gradients). On a memorised training set, where no
     decrease can be measured, a step is then neither checked nor taken, instead of a search on every
     step. The back-off ends with a resolved search that accepts within two trials; until then every step
     searches. False: every step after an unresolved search searches (the default before issue 20).
@@ -138,21 +138,13 @@ class SaLSa(LineSearchOptimizer):
         interval = self._interval()
         eta = st["step_size"] * self.growth
         plan = self._plan(ev.step, st["since_search"] + 1, interval)
-        if plan == HOLD:
-            self._check(ev)  # a held step needs its loss: a batch whose loss is not at float resolution is searched
-            if abs(ev.loss_value) <= resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps):
-                self._count_step(ev)
-                self.preconditioner.update_moments(ev.states, ev.params)
-                st["since_search"] += 1
-                self._record(ev.loss_value, h=st["h"], s=st["s"], interval=interval, held=True)
-                return ev.loss
-        elif plan == MOMENTUM:
-            self._momentum_step_without_sync(ev, eta)
+        if plan != SEARCH:
+            self._step_without_search(ev, eta if plan == MOMENTUM else 0.0)
             st["since_search"] += 1
-            self._record(ev.health.values[0], h=st["h"], s=st["s"], interval=interval, held=False)
+            self._record(ev.health.values[0], h=st["h"], s=st["s"], interval=interval, held=plan == HOLD)
             return ev.loss
-        else:
-            self._check(ev)
+
+        self._check(ev)
         self._count_step(ev)
         self.preconditioner.update_moments(ev.states, ev.params)
         st["since_search"] = 0
@@ -173,14 +165,15 @@ class SaLSa(LineSearchOptimizer):
         self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval, held=False)
         return ev.loss
 
-    def _momentum_step_without_sync(self, ev: GradientEvaluation, eta: float) -> None:
-        """Adam's moments, decay and w <- w - eta P m_hat: fused and guarded on the device where the preconditioner
-        can (the check deferred), else after the check. Counts the step."""
+    def _step_without_search(self, ev: GradientEvaluation, eta: float) -> None:
+        """Adam's moments and, for eta > 0, decay and w <- w - eta P m_hat: fused and guarded on the device where the
+        preconditioner can (the check deferred), else after the check. Counts the step."""
         if not self.preconditioner.can_fuse(ev.params):
             self._check(ev)
             self._count_step(ev)
             self.preconditioner.update_moments(ev.states, ev.params)
-            self._momentum_step(ev, eta)
+            if eta:
+                self._momentum_step(ev, eta)
             return
         non_finite = ev.health.non_finite()
         for index, group in enumerate(self.param_groups):
@@ -195,8 +188,9 @@ class SaLSa(LineSearchOptimizer):
     def _search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float) -> SearchResult:
         """Backtrack on the smoothed test h_k >= c eta s_k; the accepted trial point is the step.
 
-        With resolution_aware, a trial whose decrease is within the loss's float resolution is taken
-        without growth. After max_backtracks failures the parameters go back to w_k (no step).
+        With resolution_aware, a trial whose decrease is within the loss's float resolution is accepted
+        without growth: taken as the step, or with unresolved_backoff not (back to w_k; the decay still applies).
+        After max_backtracks failures the parameters go back to w_k (no step).
         """
         st = self.line_search_state
         tolerance = resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps) if self.resolution_aware else -1.0
@@ -218,7 +212,8 @@ class SaLSa(LineSearchOptimizer):
             # an unresolved decrease enters h too: left out, h kept old decreases that later passed a
             # measured increase (results/memorisation/README.md)
             st["h"] = ema(st["h"], search.decrease, self.beta3)
-        else:
+        unmeasured = self.unresolved_backoff and not st["resolved"]  # a move nobody can measure is not taken
+        if unmeasured or not search.accepted:
             torch._foreach_add_(ev.params, d, alpha=search.offset)
             search.offset = 0.0
         self._decay(ev, search.eta, d, search.offset)
