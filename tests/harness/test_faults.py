@@ -326,9 +326,10 @@ CASES = [
     Case("thread count change allowed", ["trainer.allow_numerics_change=true"], 0, [], PAUSED,
          lambda run_dir, root: {"OMP_NUM_THREADS": "2"}, numerics_change_recorded, paused_unchanged=False),
     # a full disk: said so, the previous checkpoint kept, no temporary file
-    Case("disk full at a checkpoint", [], 1, ["the disk is full", "run the same command again"], PAUSED,
+    Case("disk full at a checkpoint", [], 1,
+         ["the disk is full: cannot write", "checkpoint.pt (ENOSPC", "run the same command again"], PAUSED,
          disk_full("checkpoint.pt"), kept_the_last_checkpoint("disk is full", "ENOSPC"), paused_unchanged=False),
-    Case("disk full at the summary", [], 1, ["the disk is full"], PAUSED, disk_full("summary.json"),
+    Case("disk full at the summary", [], 1, ["the disk is full: cannot write", "summary.json (ENOSPC"], PAUSED, disk_full("summary.json"),
          kept_the_last_checkpoint()),
     # the system itself refuses a write mid-run: one line naming the file and the OS reason, the last checkpoint kept;
     # once the cause is gone the same command finishes the run
