@@ -54,7 +54,7 @@ demo: install ## python run.py: SaLSa on sklearn's digits (MLP), under a minute,
 bench-overhead: install ## step time and peak memory of SaLSa/SLS/release/Adam -> results/overhead.md
 	OMP_NUM_THREADS=1 $(BIN)/python -m experiments.overhead.bench
 
-.PHONY: bench-gpu bench-curves
+.PHONY: bench-gpu bench-curves gpu-checks
 bench-gpu: install ## the overhead benchmark on the paper's shapes on CUDA (ResNet-34, GPT-2, BERT; fp32, bf16), ~5 min on an H200 -> results/overhead_gpu.md
 	$(OFFLINE) $(BIN)/python -m experiments.overhead.gpu --device cuda
 
@@ -90,6 +90,11 @@ reproduce-gpu: install ## the one-GPU tier (experiments/grids/gpu.yaml: CIFAR-10
 	$(BIN)/python -m experiments.reproduce --tier gpu $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
 
 TIER ?= gpu
+# Everything that needs a GPU, in priority order; each part runs even if one before it failed, and the target fails
+# if any did. Then copy results/overhead_gpu.* and results/calibration/ back.
+gpu-checks: install ## on a CUDA machine: make test-gpu, bench-gpu, then calibrate (TIER=gpu), in that order
+	@status=0; $(MAKE) test-gpu || status=1; $(MAKE) bench-gpu || status=1; $(MAKE) calibrate TIER=gpu || status=1; exit $$status
+
 calibrate: install ## time a few dozen steps of every (task, optimizer, precision) of TIER (default gpu) on this machine -> results/calibration/<machine>.json, which the dry-run estimate uses; ARGS=... more options
 	$(BIN)/python -m experiments.reproduce.calibrate --tier $(TIER) $(ARGS)
 
