@@ -46,6 +46,8 @@ from experiments.overhead.workloads import BUILDERS, PRECISIONS, Workload, workl
 OPTIMIZERS = ["adam", "adam_fused", "salsa", "sls", "reference_adam_sls_images", "reference_adam_sls", "reference_salsa", "release"]
 WORKLOADS = [f"{m}/{p}" for m in BUILDERS for p in PRECISIONS]
 DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "gpt2-plateau/fp32"]  # the plateau once, in bf16: ~5 min on an H200
+
+
 def cuda_timed(step) -> dict:
     """The step's time to its last kernel, and how far it raised the allocated memory above where it started."""
     torch.cuda.synchronize()

@@ -165,13 +165,16 @@ class LineSearchOptimizer(ClosureLineSearch):
 
         After a search the parameters stand at w_k - offset * d, so w_k = p + offset * d.
         """
-        for index, group in enumerate(self.param_groups):
+        for group, chosen in self._by_group(ev):
             wd = group["weight_decay"]
             if wd:
-                chosen = [i for i, g in enumerate(ev.groups) if g == index]
                 torch._foreach_mul_([ev.params[i] for i in chosen], 1.0 - eta * wd)
                 if d is not None and offset:
                     torch._foreach_add_([ev.params[i] for i in chosen], [d[i] for i in chosen], alpha=-eta * wd * offset)
+
+    def _by_group(self, ev: GradientEvaluation) -> list[tuple[dict, list[int]]]:
+        """(param group, the indices into ev.params of its parameters) for each group."""
+        return [(group, [i for i, g in enumerate(ev.groups) if g == index]) for index, group in enumerate(self.param_groups)]
 
     def _momentum_step(self, ev: GradientEvaluation, eta: float) -> None:
         """Decay, then w <- w - eta * P m_hat: AdamW's order, with the parameters at w_k."""

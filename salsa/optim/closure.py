@@ -184,8 +184,9 @@ class Health(NamedTuple):
     norms: list[torch.Tensor]  # per-tensor gradient norms, for the error message
 
     def non_finite(self) -> torch.Tensor:
-        """1.0 where the loss or a gradient is NaN or infinite, else 0.0 (a float tensor on the device)."""
-        return (~torch.isfinite(self.values)).any().to(self.values.dtype)
+        """1.0 where the loss or a gradient is NaN or infinite, else 0.0: a float32 tensor on the device, as torch's
+        fused optimizers take their found_inf."""
+        return (~torch.isfinite(self.values)).any().to(torch.float32)
 
 
 def loss_and_grad_sq(loss: torch.Tensor, params: list[torch.Tensor]) -> Health:

@@ -69,7 +69,7 @@ class AdamPreconditioner:
         torch._fused_adamw_(
             params, [p.grad for p in params], m, v, [], [step] * len(params), lr=eta, beta1=self.beta1,
             beta2=self.beta2, weight_decay=weight_decay, eps=self.eps, amsgrad=False, maximize=False,
-            grad_scale=None, found_inf=non_finite.to(torch.float32),
+            grad_scale=None, found_inf=non_finite,
         )
 
     def momentum_step(self, states: list[dict], params: list[torch.Tensor], k: int, eta: float) -> None:

@@ -176,8 +176,7 @@ class SaLSa(LineSearchOptimizer):
                 self._momentum_step(ev, eta)
             return
         non_finite = ev.health.non_finite()
-        for index, group in enumerate(self.param_groups):
-            chosen = [i for i, g in enumerate(ev.groups) if g == index]
+        for group, chosen in self._by_group(ev):
             self.preconditioner.fused_step(
                 [ev.states[i] for i in chosen], [ev.params[i] for i in chosen], ev.step, eta, group["weight_decay"],
                 non_finite,
@@ -204,10 +203,9 @@ class SaLSa(LineSearchOptimizer):
         st["resolved"] = not (search.accepted and abs(search.decrease) <= tolerance)
         if not st["resolved"]:
             st["unresolved"] += 1
+            search.eta = min(search.eta, st["step_size"])  # no growth on a decrease nobody can resolve
         elif search.trials <= 2:  # a resolved search that (nearly) kept the step size ends a back-off
             st["unresolved"] = 0
-        if not st["resolved"]:
-            search.eta = min(search.eta, st["step_size"])  # no growth on a decrease nobody can resolve
         if search.accepted:
             # an unresolved decrease enters h too: left out, h kept old decreases that later passed a
             # measured increase (results/memorisation/README.md)

@@ -31,6 +31,7 @@ from salsa.reference.base import (
     copies,
     ema,
     place,
+    preconditioned_norm,
     preconditioners,
     scalar,
     sequential_sum,
@@ -143,11 +144,9 @@ class AdamSLS(ReferenceLineSearch):
     def _norm(grads, precondition) -> torch.Tensor:
         """||g||_P: sum g^2 P for Adam; for "scalar" the authors' norm sqrt(sum g^2), not squared, summed in a
         float32 tensor."""
-        squares = torch._foreach_mul(grads, grads)
         if precondition is not None:
-            torch._foreach_mul_(squares, precondition)
-            return sequential_sum([t.sum() for t in squares])
-        return torch.sqrt(sequential_sum([t.sum().to(STATE_DTYPE) for t in squares]))
+            return preconditioned_norm(grads, precondition)
+        return torch.sqrt(sequential_sum([t.sum().to(STATE_DTYPE) for t in torch._foreach_mul(grads, grads)]))
 
     def _update_direction(self, states, grads, precondition, k: int) -> list[torch.Tensor]:
         if precondition is None:

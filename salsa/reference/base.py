@@ -83,6 +83,13 @@ def sequential_sum(terms: Tensors) -> torch.Tensor:
     return torch.tensor(total, dtype=values.dtype)
 
 
+def preconditioned_norm(grads: Tensors, precondition: Tensors) -> torch.Tensor:
+    """g^T P g: the per-tensor sums of g^2 P added up as the authors' loop adds them (their `(g**2 * P).sum()`)."""
+    squares = torch._foreach_mul(grads, grads)
+    torch._foreach_mul_(squares, precondition)
+    return sequential_sum([t.sum() for t in squares])
+
+
 def copies(tensors: Tensors) -> Tensors:
     """Copies of the tensors in one foreach call (x * 1 is x, -0.0 and NaN included)."""
     return torch._foreach_mul(tensors, 1.0)

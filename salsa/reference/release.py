@@ -29,6 +29,7 @@ from salsa.reference.base import (
     copies,
     ema,
     place,
+    preconditioned_norm,
     preconditioners,
     scalar,
     sequential_sum,
@@ -83,9 +84,7 @@ class SaLSA(ReferenceLineSearch):
             norm = sequential_sum([torch.inner(g.flatten(), d_i.flatten()).sum() for g, d_i in zip(grads, d)])
         else:
             d = torch._foreach_mul(precondition, grads)
-            squares = torch._foreach_mul(grads, grads)
-            torch._foreach_mul_(squares, precondition)
-            norm = sequential_sum([t.sum() for t in squares])  # g^T P g summed over tensors
+            norm = preconditioned_norm(grads, precondition)
         s = ema(scalar(st["s"]), norm, self.beta3)
         st["s"] = s.item()
         trials, accepted = 0, True
