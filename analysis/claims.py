@@ -1,4 +1,4 @@
-"""The paper's headline claims (seed summary, PAPER_RUNS.md) against our runs, each with a verdict.
+"""The paper's headline claims (docs/paper-protocol.md, the paper's numbers and claims) against our runs, each with a verdict.
 
 1. SaLSa beats the tuned Adam/SGD by +1.5 points of (peak validation) accuracy on average;
 2. its average log loss is about 50% lower (ratio 0.5; the paper's metric, the logged training loss);

@@ -2,7 +2,7 @@
 
 Every run directory holds train_loss.f32, the loss each optimizer step returned (one little-endian float32 per
 step). The authors' table reports "final training loss" from such a curve but their scripts do not say how it was
-read (PAPER_RUNS.md). We take the mean over the last 5% of the steps (at least one step): one step's mini-batch
+read (docs/paper-protocol.md, the paper's metric). We take the mean over the last 5% of the steps (at least one step): one step's mini-batch
 loss is noise-dominated near convergence (its spread over batches is of the order of the loss itself), and a
 window of 5% averages tens to hundreds of batches on the paper's runs (575 steps on MRPC: 29) while the loss
 moves little within it. The sensitivity table shows how the log averages and ranks change with the window.

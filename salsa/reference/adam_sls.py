@@ -44,7 +44,7 @@ OPTIONS = {("adam", "per_param"), ("scalar", "scalar")}  # the two combinations 
 class AdamSLS(ReferenceLineSearch):
     r"""The authors' AdamSLS, with their constructor names and defaults, on the closure protocol.
 
-    The table's columns (PAPER_RUNS.md): ADAM SaLSa ``AdamSLS(p, c=0.3, beta_s=0.99, speed_up=True)``
+    The table's columns (docs/paper-protocol.md#the-optimizers-columns): ADAM SaLSa ``AdamSLS(p, c=0.3, beta_s=0.99, speed_up=True)``
     (NLP; images without speed_up), SGD SaLSa ``AdamSLS(p, base_opt="scalar", gv_option="scalar",
     c=0.3, beta_s=0.99)``, ADAM SLS ``AdamSLS(p, c=0.1, smooth=False)``, SGD SLS ``AdamSLS(p, c=0.1,
     base_opt="scalar", gv_option="scalar", smooth=False)``. Options of the authors' class that none
