@@ -59,10 +59,10 @@ def comparison(table: pd.DataFrame, cell_stats: pd.DataFrame, runs: pd.DataFrame
     rows, unmatched = [], []
     for paper_task in table.index.drop(list(SUMMARY_LABELS)):
         dataset = PAPER_TASK_DATASET.get(paper_task, normalise(paper_task))
-        ours = list(dataset_of_task.index[dataset_of_task == dataset])
-        if not ours:
+        matched = list(dataset_of_task.index[dataset_of_task == dataset])
+        if not matched:
             unmatched.append(paper_task)
-        for task, column in ((t, c) for t in ours for c in paper_columns(table)):
+        for task, column in ((t, c) for t in matched for c in paper_columns(table)):
             cell = stats.loc[(task, PAPER_TO_OURS[column])] if (task, PAPER_TO_OURS[column]) in stats.index else None
             mean = cell["mean"] if cell is not None else float("nan")
             rows.append({"paper_task": paper_task, "paper_model": table.loc[paper_task, "model"],
