@@ -7,8 +7,9 @@ from . import paper, reports
 from .claims import claims_table
 from .collect import collect_curves, collect_runs
 from .errors import AnalysisError
+from .frontpage import Headline, write_front_page
 from .names import PAPER_COLUMNS, ordered_columns
-from .output import copy_with_source, write_table, write_text
+from .output import Written, copy_with_source, write_table, write_text
 from .plots import all_figures
 from .provenance import provenance
 from .selection import select_cells
@@ -19,6 +20,7 @@ from .train_loss import sensitivity
 
 SHARED_PAPER_CSV = Path(__file__).resolve().parents[2] / "shared/reference/paper_table_final_train_loss.csv"
 PAPER_CSV_NAME = "paper_table_final_train_loss.csv"
+PAPER_CSV_TITLE = "The paper's published final training losses (its first line names the file it was copied from)"
 
 
 def parse(argv):
@@ -38,8 +40,8 @@ def parse(argv):
     return args
 
 
-def build_tables(runs, planned: int, paper_table):
-    """Every table, in memory: nothing is written until all of them exist."""
+def build_tables(runs, planned: int, paper_table, paper_csv: Path):
+    """Every table, in memory (nothing is written until all of them exist), and those the front page shows."""
     finished = runs[runs["refused"] == ""]
     if finished.empty:
         refused = sorted(set(runs.loc[runs["status"] == "finished", "refused"]))
@@ -49,23 +51,26 @@ def build_tables(runs, planned: int, paper_table):
     cells, record = select_cells(finished)
     tasks, columns = sorted(cells["task"].unique()), ordered_columns(cells["column"].unique())
     absent = [c for c in PAPER_COLUMNS if c not in columns]
-    tables, stats = [], {}
+    tables, stats, by_metric = [], {}, {}
     for metric in METRICS:
         if metric.key not in cells or cells[metric.key].isna().all():
             continue
         stats[metric.key] = cell_stats(cells, metric.key, planned, tasks, columns)
-        tables += [metric_table(stats[metric.key], metric, planned, absent), ci_table(stats[metric.key], metric)]
+        by_metric[metric.key] = metric_table(stats[metric.key], metric, planned, absent)
+        tables += [by_metric[metric.key], ci_table(stats[metric.key], metric)]
     if CLEAN_METRIC.key not in stats:
         raise AnalysisError(f"no finished run reports {CLEAN_METRIC.key}; nothing written")
     main = stats[CLEAN_METRIC.key]
     # the side-by-side with the paper uses the paper's own metric where the runs recorded their step losses
     logged = PAPER_METRIC if PAPER_METRIC.key in stats else CLEAN_METRIC
-    tables += [paper.recomputed_summary(paper_table), paper.comparison(paper_table, stats[logged.key], runs, logged.title),
+    headline = Headline(claims_table(cells), paper.comparison(paper_table, stats[logged.key], runs, logged.title),
+                        by_metric[logged.key], paper_csv)
+    tables += [paper.recomputed_summary(paper_table), headline.comparison,
                reports.missing_cells(main, runs), reports.paired_comparison(cells, main),
-               reports.tuning(record), reports.compute(cells), claims_table(cells)]
+               reports.tuning(record), reports.compute(cells), headline.claims]
     if PAPER_METRIC.key in stats:
         tables.append(sensitivity(cells, planned, tasks, columns))
-    return tables, cells, main
+    return tables, headline, cells, main
 
 
 def run(argv) -> list[Path]:
@@ -77,24 +82,20 @@ def run(argv) -> list[Path]:
     paper_csv = args.paper_csv or (SHARED_PAPER_CSV if SHARED_PAPER_CSV.exists() else args.out / PAPER_CSV_NAME)
     paper_table = paper.read_paper_csv(paper_csv)
     runs = collect_runs(roots)
-    tables, cells, main = build_tables(runs, args.planned_seeds, paper_table)
+    tables, headline, cells, main = build_tables(runs, args.planned_seeds, paper_table, args.out / PAPER_CSV_NAME)
     means = main.pivot(index="task", columns="column", values="mean")[ordered_columns(main["column"].unique())]
     curves = collect_curves(cells)  # read (and checked) even with --no-figures
 
     stamp = provenance(argv)
     everything = Table("runs", "Every run found, one row per run (CSV only)", runs, runs)
-    written = [write_text(args.out / "tables" / "runs.csv", to_csv(everything, stamp))]
-    for table in tables:
-        written += write_table(table, args.out / "tables", stamp)
-    if paper_csv.resolve() != (args.out / PAPER_CSV_NAME).resolve():
-        written.append(copy_with_source(paper_csv, args.out / PAPER_CSV_NAME, stamp))
+    written = [Written(everything.title, [write_text(args.out / "tables" / "runs.csv", to_csv(everything, stamp))])]
+    written += [write_table(table, args.out / "tables", stamp) for table in tables]
+    if paper_csv.resolve() != headline.paper_csv.resolve():
+        written.append(Written(PAPER_CSV_TITLE, [copy_with_source(paper_csv, headline.paper_csv, stamp)]))
     if not args.no_figures:
         log_average = summary_rows(means, CLEAN_METRIC).loc[CLEAN_METRIC.summary]
-        figures = all_figures(curves, log_average, len(complete_tasks(means)[0]), args.out / "figures", stamp)
-        written += figures
-        manifest = "\n".join(["# Figures", "", *[f"- {p.name}" for p in figures], "", f"_{stamp}_", ""])
-        written.append(write_text(args.out / "figures" / "README.md", manifest))
-    return written
+        written += all_figures(curves, log_average, len(complete_tasks(means)[0]), args.out / "figures", stamp)
+    return [path for entry in written for path in entry.paths] + [write_front_page(args.out, headline, written, stamp)]
 
 
 def main(argv=None) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .names import LINE_SEARCH_COLUMNS, ordered_columns
+from .output import Written
 
 matplotlib.use("Agg")  # files only; switching after pyplot's import is fine while no figure exists
 
@@ -70,7 +71,7 @@ def task_grid(tasks: list, ylabel: str, xlabel: str, log: bool):
     return fig, dict(zip(tasks, axes.flat))
 
 
-def finish(fig, title: str, path: Path, provenance: str) -> list[Path]:
+def finish(fig, title: str, path: Path, provenance: str) -> Written:
     handles = {}
     for ax in fig.axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -81,7 +82,7 @@ def finish(fig, title: str, path: Path, provenance: str) -> list[Path]:
     fig.suptitle(title)
     rows = math.ceil(len(labels) / 4)
     fig.tight_layout(rect=(0, 0.045 * rows + 0.02 * max(1, 4 - len(fig.axes)), 1, 1))
-    return save(fig, path, provenance)
+    return Written(title, save(fig, path, provenance))
 
 
 def save(fig, path: Path, provenance: str) -> list[Path]:
@@ -99,7 +100,7 @@ def save(fig, path: Path, provenance: str) -> list[Path]:
 
 def curve_figure(curves: pd.DataFrame, x: str, y: str, columns, log: bool, window: float,
                  labels: tuple, title: str, path: Path, provenance: str, scale: float = 1.0,
-                 bounds: tuple = (-np.inf, np.inf)) -> list[Path]:
+                 bounds: tuple = (-np.inf, np.inf)) -> Written:
     curves = curves.dropna(subset=[y])
     tasks = list(dict.fromkeys(curves["task"]))
     fig, axes = task_grid(tasks, labels[1], labels[0], log)
@@ -110,7 +111,7 @@ def curve_figure(curves: pd.DataFrame, x: str, y: str, columns, log: bool, windo
     return finish(fig, title, path, provenance)
 
 
-def log_average_figure(summary: pd.Series, n_tasks: int, path: Path, provenance: str) -> list[Path]:
+def log_average_figure(summary: pd.Series, n_tasks: int, path: Path, provenance: str) -> Written:
     summary = summary.dropna()
     fig, ax = plt.subplots(figsize=(6.0, 0.4 * len(summary) + 1.3))
     positions = np.arange(len(summary))[::-1]
@@ -122,33 +123,34 @@ def log_average_figure(summary: pd.Series, n_tasks: int, path: Path, provenance:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(f"geometric mean over {n_tasks} tasks (log scale; lower is better)")
     ax.margins(x=0.2, y=0.1)
-    ax.set_title("Log average of the final training loss per optimizer")
+    title = "Log average of the final training loss per optimizer"
+    ax.set_title(title)
     fig.tight_layout()
-    return save(fig, path, provenance)
+    return Written(title, save(fig, path, provenance))
 
 
 def all_figures(curves: pd.DataFrame, log_average: pd.Series, n_tasks: int, directory: Path,
-                provenance: str) -> list[Path]:
+                provenance: str) -> list[Written]:
     directory.mkdir(parents=True, exist_ok=True)
     steps = curves[curves["kind"] == "step"]
     val = curves[(curves["kind"] == "eval") & (curves["split"] == "val")]
     every = ordered_columns(curves["column"].unique())
     searching = [c for c in every if c in LINE_SEARCH_COLUMNS]
-    written = []
+    ls = steps.assign(line_search=pd.to_numeric(steps["line_search"], errors="coerce"))
     with plt.rc_context(RC):
-        written += curve_figure(steps, "step", "loss", every, True, 0.04, ("step", "mini-batch training loss"),
-                                "Training loss (moving average over 4% of the logged steps, at least 3; band: ±1 sd over seeds)",
-                                directory / "train_loss", provenance)
-        written += curve_figure(val, "epoch", "acc", every, False, 0.0, ("epoch", "validation accuracy (%)"),
-                                "Validation accuracy (mean ± 1 sd over seeds)", directory / "val_accuracy",
-                                provenance, scale=100.0)
-        written += curve_figure(steps, "step", "step_size", searching, True, 0.0, ("step", "step size η"),
-                                "Step size accepted by the line search (geometric mean ± 1 sd over seeds)",
-                                directory / "step_size", provenance)
-        ls = steps.assign(line_search=pd.to_numeric(steps["line_search"], errors="coerce"))
-        written += curve_figure(ls, "step", "line_search", searching, False, 0.1,
-                                ("step", "fraction of steps with a line search"),
-                                "Line-search frequency (moving average over 10% of the logged steps, at least 3)",
-                                directory / "line_search_frequency", provenance, bounds=(0.0, 1.0))
-        written += log_average_figure(log_average, n_tasks, directory / "log_average_final_loss", provenance)
-    return written
+        return [
+            curve_figure(steps, "step", "loss", every, True, 0.04, ("step", "mini-batch training loss"),
+                         "Training loss (moving average over 4% of the logged steps, at least 3; band: ±1 sd over seeds)",
+                         directory / "train_loss", provenance),
+            curve_figure(val, "epoch", "acc", every, False, 0.0, ("epoch", "validation accuracy (%)"),
+                         "Validation accuracy (mean ± 1 sd over seeds)", directory / "val_accuracy",
+                         provenance, scale=100.0),
+            curve_figure(steps, "step", "step_size", searching, True, 0.0, ("step", "step size η"),
+                         "Step size accepted by the line search (geometric mean ± 1 sd over seeds)",
+                         directory / "step_size", provenance),
+            curve_figure(ls, "step", "line_search", searching, False, 0.1,
+                         ("step", "fraction of steps with a line search"),
+                         "Line-search frequency (moving average over 10% of the logged steps, at least 3)",
+                         directory / "line_search_frequency", provenance, bounds=(0.0, 1.0)),
+            log_average_figure(log_average, n_tasks, directory / "log_average_final_loss", provenance),
+        ]

@@ -27,13 +27,16 @@ def _cells(table: Table, bold) -> list[list[str]]:
     return rows
 
 
-def to_markdown(table: Table, provenance: str) -> str:
+def markdown_lines(table: Table) -> list[str]:
+    """The title, the table and its notes: what a page that holds several tables shows of each."""
     header = [table.display.index.name or ""] + [str(c) for c in table.display.columns]
-    lines = [f"<!-- {provenance} -->", f"### {table.title}", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in _cells(table, lambda v: f"**{v}**")]
-    lines += [""] + [f"{note}  " for note in table.notes] + [f"_{provenance}_", ""]
-    return "\n".join(lines)
+    return lines + [""] + [f"{note}  " for note in table.notes]
+
+
+def to_markdown(table: Table, provenance: str) -> str:
+    return "\n".join([f"<!-- {provenance} -->", *markdown_lines(table), f"_{provenance}_", ""])
 
 
 def latex_escape(text: str) -> str:
