@@ -1,39 +1,23 @@
-"""Optimizer names in run files -> the paper's column names, and the order the columns are shown in."""
+"""Table column names, read from the optimizer catalogue (conf/optimizer/<name>.yaml: column, family, source).
 
-OPTIMIZER_COLUMN = {
-    "adam": "ADAM",
-    "adamw": "ADAM",  # the paper's GPT-2 row: its ADAM column is AdamW (ALGORITHM.md section 4)
-    "sgd": "SGD",
-    # the paper's constructions (PAPER_RUNS.md): the authors' AdamSLS with each column's settings
-    "paper_sls_adam": "ADAM_SLS",
-    "paper_sls_sgd": "SGD_SLS",
-    "paper_salsa_adam": "ADAM_SaLSa",
-    "salsa": "ADAM_SaLSa",  # paper_salsa_adam with the frequency rule where the paper used it (NLP)
-    "paper_salsa_sgd": "SGD_SaLSa",
-    # extra columns, reported beside the paper's, never in their place
-    "release_salsa": "SaLSA(release)",
-    "salsa_adam": "ADAM_SaLSa(ours)",
-    "salsa_sgd": "SGD_SaLSa(ours)",
-    "sls_adam": "ADAM_SLS(ours)",
-    "sls_sgd": "SGD_SLS(ours)",
-}
+A run's column is its entry's `column`, qualified by the baseline's lr choice (`ADAM(paper)`, `ADAM(tuned)`) or,
+for optimizers that are not the paper's, by their source (`ADAM_SaLSa(ours)`, `SaLSA(release)`), so an extra
+column never stands in a paper column's place. The catalogue is read as files: the analysis imports no
+training code.
+"""
+from __future__ import annotations
 
-PAPER_COLUMNS = [
-    "ADAM(paper)", "ADAM(tuned)", "SGD(paper)", "SGD(tuned)",
-    "ADAM_SLS", "SGD_SLS", "ADAM_SaLSa", "SGD_SaLSa",
-]
-EXTRA_COLUMNS = ["SaLSA(release)", "ADAM_SaLSa(ours)", "SGD_SaLSa(ours)", "ADAM_SLS(ours)", "SGD_SLS(ours)"]
-COLUMN_ORDER = PAPER_COLUMNS + EXTRA_COLUMNS
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
-SALSA_COLUMNS = ("ADAM_SaLSa", "SGD_SaLSa", "SaLSA(release)", "ADAM_SaLSa(ours)", "SGD_SaLSa(ours)")
-LINE_SEARCH_COLUMNS = ("ADAM_SLS", "SGD_SLS", "ADAM_SaLSa", "SGD_SaLSa", *EXTRA_COLUMNS)
+from omegaconf import OmegaConf
 
-# The paper's CSV columns -> ours: the paper's Adam/SGD used fixed ("paper") learning rates.
-PAPER_TO_OURS = {
-    "ADAM": "ADAM(paper)", "SGD": "SGD(paper)",
-    "ADAM_SLS": "ADAM_SLS", "SGD_SLS": "SGD_SLS",
-    "ADAM_SaLSa": "ADAM_SaLSa", "SGD_SaLSa": "SGD_SaLSa",
-}
+CATALOGUE = Path(__file__).resolve().parents[1] / "conf" / "optimizer"
+PAPER_SOURCES = ("torch", "paper")                  # the paper's columns: its baselines and the authors' AdamSLS
+SOURCE_ORDER = ("torch", "paper", "release", "ours")
+FAMILY_ORDER = ("baseline", "sls", "salsa")
+BASELINES = ("paper", "tuned")                      # a baseline's lr: the data set's (paper) or a tuning grid's
 
 # The paper's task names -> the dataset name a run file carries (compared lowercase, alphanumerics only).
 PAPER_TASK_DATASET = {
@@ -41,21 +25,67 @@ PAPER_TASK_DATASET = {
     "GPT-2": "openwebtext", "CIFAR10": "cifar10", "CIFAR100": "cifar100", "ImageNet": "imagenet",
 }
 
-# The SaLSa variant a tuned baseline is compared with in the tuning-cost table.
-SALSA_FOR_BASELINE = {"adam": "ADAM_SaLSa", "adamw": "ADAM_SaLSa", "sgd": "SGD_SaLSa"}
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    column: str
+    family: str
+    source: str
+    salsa_column: str | None = None   # baselines: the SaLSa column their tuning cost is counted in
+
+    def label(self, baseline: str | None = None) -> str:
+        source = "" if self.source in PAPER_SOURCES else f"({self.source})"
+        return self.column + source + ("" if baseline in (None, "none") else f"({baseline})")
+
+    def labels(self) -> list[str]:
+        return [self.label(b) for b in BASELINES] if self.family == "baseline" else [self.label()]
+
+    def order(self) -> tuple:
+        return (SOURCE_ORDER.index(self.source), FAMILY_ORDER.index(self.family), self.name)
 
 
-def column_name(optimizer: str, baseline: str) -> str:
-    """`adam` + `tuned` -> `ADAM(tuned)`; line searches (baseline `none`) -> `ADAM_SaLSa` etc.
+def _fields(path: Path) -> dict:
+    """The entry's own fields over those of the entries its `defaults:` list names (conf/optimizer/salsa.yaml)."""
+    node = OmegaConf.load(path)
+    fields = {}
+    for parent in node.get("defaults", []):
+        if parent != "_self_":
+            fields.update(_fields(path.with_name(f"{parent}.yaml")))
+    fields.update({k: node[k] for k in Entry.__dataclass_fields__ if k in node})
+    return fields
 
-    An optimizer the paper does not have keeps its own name, so new optimizers still show up.
-    """
-    base = OPTIMIZER_COLUMN.get(optimizer, optimizer)
-    return base if baseline in (None, "none") else f"{base}({baseline})"
+
+@cache
+def catalogue() -> dict[str, Entry]:
+    return {path.stem: Entry(**_fields(path)) for path in sorted(CATALOGUE.glob("*.yaml"))}
+
+
+def _ordered_labels(entries) -> list[str]:
+    return list(dict.fromkeys(label for entry in sorted(entries, key=Entry.order) for label in entry.labels()))
+
+
+ENTRIES = catalogue().values()
+PAPER_COLUMNS = _ordered_labels(e for e in ENTRIES if e.source in PAPER_SOURCES)
+COLUMN_ORDER = _ordered_labels(ENTRIES)
+SALSA_COLUMNS = tuple(_ordered_labels(e for e in ENTRIES if e.family == "salsa"))
+LINE_SEARCH_COLUMNS = tuple(_ordered_labels(e for e in ENTRIES if e.family in ("sls", "salsa")))
+# The paper's CSV columns are the catalogue's `column`s; its baselines ran at fixed ("paper") learning rates.
+PAPER_TO_OURS = {e.column: e.label("paper" if e.family == "baseline" else None)
+                 for e in sorted(ENTRIES, key=Entry.order) if e.source in PAPER_SOURCES}
+SALSA_FOR_BASELINE = {e.name: e.salsa_column for e in ENTRIES if e.salsa_column}
+
+
+def column_name(optimizer: str, baseline: str | None) -> str:
+    """`adam` + `tuned` -> `ADAM(tuned)`, `salsa_adam` -> `ADAM_SaLSa(ours)`. An optimizer the catalogue does not
+    have keeps its own name, so it still shows up."""
+    entry = catalogue().get(optimizer, Entry(optimizer, optimizer, "baseline", "paper"))
+    return entry.label(baseline)
 
 
 def ordered_columns(columns) -> list[str]:
-    """Known columns in the paper's order, then any others alphabetically."""
+    """Known columns in the catalogue's order (the paper's, then the release, then ours; baselines, SLS, SaLSa),
+    then any others alphabetically."""
     present = set(columns)
     return [c for c in COLUMN_ORDER if c in present] + sorted(present - set(COLUMN_ORDER))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from experiments.overhead.release import load_release, release_closure
 from salsa import SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 
 
 def ours(**options):
@@ -31,7 +31,7 @@ OPTIMIZERS = {
     "salsa_no_backoff": ours(unresolved_backoff=False),  # the default before issue 20
     "salsa_old": ours(resolution_aware=False, debiased_frequency=False),
     "release": release,
-    "reference_salsa": reference(SaLSA),
+    "reference_salsa": reference(ReleaseSaLSA),
     # the paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml): c=0.3, beta_s=0.99, no speed-up
     "reference_adamsls": reference(AdamSLS, c=0.3, beta_s=0.99, speed_up=False, init_step_size=0.1),
 }

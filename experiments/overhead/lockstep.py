@@ -18,7 +18,7 @@ import torch
 
 from experiments.overhead.release import release_closure
 from salsa import SLS, SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
                                ours_step, ours_counts),
         "reference_adam_sls_images": (lambda m: AdamSLS(m.parameters(), c=0.3, beta_s=0.99, speed_up=False, model=m),
                                       ours_step, ours_counts),
-        "reference_salsa": (lambda m: SaLSA(m.parameters(), model=m), ours_step, ours_counts),
+        "reference_salsa": (lambda m: ReleaseSaLSA(m.parameters(), model=m), ours_step, ours_counts),
     }
     if release is not None:
         steppers["release"] = (lambda m: release.SaLSA(m.parameters()),

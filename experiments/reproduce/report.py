@@ -4,6 +4,8 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 
+from analysis.names import SALSA_FOR_BASELINE, column_name
+
 STATUS_WORD = {"finished": "done", "diverged": "diverged", "running": "resume", "missing": "to run"}
 
 
@@ -65,12 +67,14 @@ def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float
 
 
 def tuning_cost_lines(grid, tune_runs, main_runs) -> list[str]:
-    """The tuned baselines' grid cost against one line-search run (SaLSa needs no grid)."""
+    """The tuned baselines' grid cost against one run of the SaLSa column the catalogue pairs them with (SaLSa needs
+    no grid)."""
     lines = []
     for task in grid.tasks.values():
-        salsa = [r.cost_s for r in main_runs if r.job.task == task.name and r.job.optimizer.startswith("salsa")]
-        one_salsa = sum(salsa) / len(salsa) if salsa else float("nan")
         for optimizer in task.tune:
+            salsa = [r.cost_s for r in main_runs if r.job.task == task.name
+                     and column_name(r.job.optimizer, None) == SALSA_FOR_BASELINE.get(optimizer)]
+            one_salsa = sum(salsa) / len(salsa) if salsa else float("nan")
             grid_cost = sum(r.cost_s for r in tune_runs if r.job.task == task.name and r.job.optimizer == optimizer)
             lines.append(f"  {task.name:<20} {optimizer:<6} {len(task.tune[optimizer])} lr x 1 seed = "
                          f"{grid_cost / 3600:.3g} {grid.compute_unit} = {grid_cost / one_salsa:.1f} SaLSa runs")

@@ -62,7 +62,7 @@ class SaLSa(LineSearchOptimizer):
     the ranks (wrap the model in DDP so that gradients are too).
 
     weight_decay is decoupled (AdamW-style, eta in place of the learning rate), per parameter group.
-    The authors' release class is :class:`salsa.reference.SaLSA`; the differences are listed in
+    The authors' release class is :class:`salsa.reference.ReleaseSaLSA`; the differences are listed in
     docs/optimizers.md.
     """
 

@@ -1,12 +1,23 @@
 """The authors' optimizer classes, re-implemented readably and exact to their numbers (torch only).
 
-`AdamSLS` is the class behind the paper's table (its four line-search columns), `SaLSA` the later
-release class (salsa-optimizer 0.1.0). Both run on the closure protocol of `salsa.optim` and keep its
-safeguards (restored RNG for trials, untouched buffers, DDP-averaged losses, full state_dict,
+`AdamSLS` is the class behind the paper's table (its four line-search columns), `ReleaseSaLSA` the later
+release class (salsa-optimizer 0.1.0, where it is called SaLSA). Both run on the closure protocol of `salsa.optim`
+and keep its safeguards (restored RNG for trials, untouched buffers, DDP-averaged losses, full state_dict,
 NonFiniteError); everything else follows the authors' numerics, bugs included (docs/optimizers.md).
 The replication columns use these; users get `salsa.SaLSa`.
 """
-from salsa.reference.adam_sls import AdamSLS
-from salsa.reference.release import SaLSA
+import warnings
 
-__all__ = ["AdamSLS", "SaLSA"]
+from salsa.reference.adam_sls import AdamSLS
+from salsa.reference.release import ReleaseSaLSA
+
+__all__ = ["AdamSLS", "ReleaseSaLSA"]
+
+
+def __getattr__(name: str):
+    if name == "SaLSA":  # the name before 0.2, one letter's case away from salsa.SaLSa
+        warnings.warn("salsa.reference.SaLSA is deprecated and will be removed in 0.3: use "
+                      "salsa.reference.ReleaseSaLSA (the authors' release class; our SaLSa is salsa.SaLSa)",
+                      DeprecationWarning, stacklevel=2)
+        return ReleaseSaLSA
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

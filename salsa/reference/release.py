@@ -1,4 +1,4 @@
-"""SaLSA: the authors' release class (salsa-optimizer 0.1.0, SaLSA.py), which `salsa.SaLSa` improves on.
+"""ReleaseSaLSA: the authors' release class (salsa-optimizer 0.1.0, SaLSA.py), which `salsa.SaLSa` improves on.
 
 One step k (1-indexed), as the release computes it:
   Adam moments as in AdamSLS, but bias-corrected with (1 - beta^(k+1)) (off by one against Adam);
@@ -38,7 +38,7 @@ from salsa.reference.base import (
 GROWTH, BACKTRACK, MAX_TRIALS = 1.1, 0.8, 100  # hard-coded in the release
 
 
-class SaLSA(ReferenceLineSearch):
+class ReleaseSaLSA(ReferenceLineSearch):
     """The release's SaLSA with its constructor names and defaults, on the closure protocol.
 
     ``momentum=(beta1, beta2, beta3)``: Adam's betas and the smoothing factor of h and s.

@@ -1,46 +1,38 @@
-"""OPTIMIZERS (conf/optimizer/<name>.yaml -> builder) and the baselines' learning-rate schedules.
+"""Builds the optimizer a conf/optimizer/<name>.yaml (the optimizer catalogue) declares, and the baselines'
+learning-rate schedules.
 
-Every builder returns an object with the closure protocol of salsa.optim, so the loop has no special
-case per optimizer. The YAML's fields other than name/baseline/lr/schedule are constructor arguments."""
+A catalogue entry names its class in `_target_`, built with Hydra's `instantiate`, and describes itself for the
+tables: `column`, `family` (salsa | sls | baseline) and `source` (ours | paper | release | torch), read by the
+analysis and the sweeps (analysis/names.py). Its other fields, but for the ones in CATALOGUE, are the class's
+constructor arguments. The harness also passes `model` (trial points restore its buffers) and
+`n_batches_per_epoch` (the data set's) to a class whose constructor takes them, unless the entry sets them.
+A torch.optim class is driven through ClosureOptimizer, so the loop has no special case per optimizer."""
 from __future__ import annotations
 
+import inspect
+
 import torch
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
-from salsa.optim import SLS, ClosureOptimizer, SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from salsa.optim import ClosureOptimizer
+from salsa.optim.base import ClosureLineSearch
 from salsa.registry import Registry
 
-OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
-_NOT_ARGS = ("name", "baseline", "lr", "schedule")
+# The catalogue's descriptive fields and the baselines' lr choice: not constructor arguments.
+CATALOGUE = ("_target_", "name", "column", "family", "source", "salsa_column", "baseline", "schedule")
 
 
-def _kwargs(cfg) -> dict:
-    args = OmegaConf.to_container(cfg, resolve=True)
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in args.items() if k not in _NOT_ARGS}
-
-
-def _torch_optimizer(cls):
-    return lambda cfg, params, model, steps_per_epoch: ClosureOptimizer(cls(params, lr=cfg.lr, **_kwargs(cfg)))
-
-
-for _name, _cls in {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}.items():
-    OPTIMIZERS.register(_name, _torch_optimizer(_cls))
-
-for _name in ("salsa_adam", "salsa_sgd"):
-    OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: SaLSa(params, model=model, **_kwargs(cfg)))
-
-# The paper's four line-search columns: the authors' AdamSLS; n_batches_per_epoch is the YAML's (their 500).
-# `salsa` is paper_salsa_adam with the frequency rule of the data set's paper settings (conf/optimizer/salsa.yaml).
-for _name in ("paper_salsa_adam", "paper_salsa_sgd", "paper_sls_adam", "paper_sls_sgd", "salsa"):
-    OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: AdamSLS(params, model=model, **_kwargs(cfg)))
-
-OPTIMIZERS.register("release_salsa", lambda cfg, params, model, steps_per_epoch: SaLSA(params, model=model, **_kwargs(cfg)))
-
-for _name in ("sls_adam", "sls_sgd"):
-    OPTIMIZERS.register(_name, lambda cfg, params, model, steps_per_epoch: SLS(
-        params, n_batches_per_epoch=steps_per_epoch, model=model, **_kwargs(cfg)))
+def build_optimizer(cfg, params, *, model, steps_per_epoch: int):
+    """The optimizer of the catalogue entry `cfg` over `params`, on the closure protocol."""
+    args = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in CATALOGUE}
+    offered = {"model": model, "n_batches_per_epoch": steps_per_epoch}
+    takes = inspect.signature(get_object(cfg._target_)).parameters
+    args.update({k: v for k, v in offered.items() if k in takes and k not in args})
+    optimizer = instantiate({"_target_": cfg._target_}, _partial_=True)(params, **args)
+    return optimizer if isinstance(optimizer, ClosureLineSearch) else ClosureOptimizer(optimizer)
 
 
 @SCHEDULES.register("constant")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
 from salsa.data import DATASETS
@@ -21,7 +22,7 @@ from salsa.train import checkpoint, distributed
 from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.loggers import LOGGERS
 from salsa.train.loop import PRECISIONS, Progress, memory_format, train
-from salsa.train.optimizers import OPTIMIZERS, build_schedule
+from salsa.train.optimizers import build_optimizer, build_schedule
 from salsa.train.rundir import (
     MetricsLog,
     RunLock,
@@ -57,8 +58,8 @@ def check_optimizer(cfg) -> None:
     becomes the harness's one-line error here, before anything is written."""
     probe = torch.nn.Parameter(torch.zeros(1))
     try:
-        OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, [probe], None, 1)
-    except (ValueError, TypeError) as e:
+        build_optimizer(cfg.optimizer, [probe], model=None, steps_per_epoch=1)
+    except (ValueError, TypeError, InstantiationException) as e:
         raise UserError(f"optimizer={cfg.optimizer.name}: {e}; fix the optimizer.* values "
                         f"(conf/optimizer/{cfg.optimizer.name}.yaml lists them)") from None
 
@@ -422,7 +423,7 @@ def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, devic
         torch.manual_seed(mix(cfg.seed, ranks.rank))
     per_epoch = data.train.num_batches(tcfg.batch_size)
     params = parameter_groups(net, cfg.optimizer.get("weight_decay") or 0.0, decay_2d_only=tcfg.decay_2d_only)
-    opt = OPTIMIZERS[cfg.optimizer.name](cfg.optimizer, params, net, per_epoch)
+    opt = build_optimizer(cfg.optimizer, params, model=net, steps_per_epoch=per_epoch)
     schedule = build_schedule(cfg.optimizer, opt, min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch))
     settings = numerics(device, precision=tcfg.precision, world_size=ranks.world_size)
     progress = Progress()

@@ -6,7 +6,7 @@ from torch import nn
 
 from salsa.optim import SLS, ClosureOptimizer, SaLSa
 from salsa.optim.closure import Backpropagated
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 
 OPTIMIZERS = {
     "salsa_adam": lambda params, model: SaLSa(params, model=model),
@@ -16,7 +16,7 @@ OPTIMIZERS = {
     "reference_adam_salsa": lambda params, model: AdamSLS(params, c=0.3, beta_s=0.99, speed_up=True, model=model),
     "reference_sgd_sls": lambda params, model: AdamSLS(params, c=0.1, base_opt="scalar", gv_option="scalar", smooth=False,
                                                        model=model),
-    "release_salsa": lambda params, model: SaLSA(params, model=model),
+    "release_salsa": lambda params, model: ReleaseSaLSA(params, model=model),
 }
 
 

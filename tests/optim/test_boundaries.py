@@ -5,7 +5,7 @@ import sys
 
 def test_importing_the_optimizers_loads_no_harness_dependency():
     code = (
-        "import sys; from salsa import SaLSa, SLS, ClosureOptimizer; from salsa.reference import AdamSLS, SaLSA; "
+        "import sys; from salsa import SaLSa, SLS, ClosureOptimizer; from salsa.reference import AdamSLS, ReleaseSaLSA; "
         "heavy = [m for m in ('hydra', 'omegaconf', 'transformers', 'wandb', 'datasets', 'salsa.train', 'salsa.data') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )

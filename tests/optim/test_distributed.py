@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from salsa import SLS, SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 from tests.optim.helpers import batches, make_mlp
 
 OPTIMIZERS = {
@@ -16,7 +16,7 @@ OPTIMIZERS = {
     "salsa_sgd": lambda m, net: SaLSa(m.parameters(), model=net, preconditioner="sgd"),
     "sls_sgd": lambda m, net: SLS(m.parameters(), model=net),
     "reference_adam_sls": lambda m, net: AdamSLS(m.parameters(), model=net, c=0.3, beta_s=0.99, speed_up=True),
-    "reference_salsa": lambda m, net: SaLSA(m.parameters(), model=net),
+    "reference_salsa": lambda m, net: ReleaseSaLSA(m.parameters(), model=net),
 }
 
 

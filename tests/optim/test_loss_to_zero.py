@@ -13,7 +13,7 @@ from torch import nn
 
 from experiments.overhead.release import release_closure
 from salsa import SaLSa
-from salsa.reference import SaLSA
+from salsa.reference import ReleaseSaLSA
 from tests.optim.helpers import load_release_or_skip
 
 # Losses a trial cannot tell apart: exactly 0, exactly unchanged (a constant), or s = 1e-18 far below the
@@ -27,7 +27,7 @@ def test_where_the_loss_cannot_tell_ours_keeps_eta_and_the_release_grows_it(loss
     grown = 1.0
     for _ in range(50):
         grown *= 1.1  # the release's unchecked growth, step by step as it multiplies
-    for make, wrap, expected in ((SaLSa, False, 1.0), (SaLSA, False, grown), (release.SaLSA, True, grown)):
+    for make, wrap, expected in ((SaLSa, False, 1.0), (ReleaseSaLSA, False, grown), (release.SaLSA, True, grown)):
         w = nn.Parameter(torch.ones(4))
         opt = make([w])
         for _ in range(50):

@@ -5,10 +5,10 @@ from torch import nn
 
 from salsa import SLS, NonFiniteError, SaLSa
 from salsa.optim.salsa import SEARCH
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 from tests.optim.helpers import batches, make_mlp, train
 
-OPTIMIZERS = {"salsa": SaLSa, "sls": SLS, "reference_adam_sls": AdamSLS, "reference_salsa": SaLSA}
+OPTIMIZERS = {"salsa": SaLSa, "sls": SLS, "reference_adam_sls": AdamSLS, "reference_salsa": ReleaseSaLSA}
 
 
 def snapshot(model, opt):

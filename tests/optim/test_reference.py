@@ -10,13 +10,13 @@ from torch import nn
 
 from experiments.overhead.release import adam_sls_step, release_closure
 from salsa import SLS
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 from salsa.reference.base import sequential_sum
 from tests.optim.helpers import load_release_or_skip
 
 STEPS = 300
 SCALAR = dict(base_opt="scalar", gv_option="scalar")
-# The table's four line-search columns (../shared/reference/PAPER_RUNS.md), ADAM SaLSa with and without
+# The table's four line-search columns (docs/paper-protocol.md#the-optimizers-columns), ADAM SaLSa with and without
 # speed_up (NLP / images), and the SGD columns from a large initial step so that they backtrack.
 ADAM_SLS_SETTINGS = {
     "adam_salsa_nlp": dict(c=0.3, beta_s=0.99, speed_up=True),
@@ -86,7 +86,7 @@ def authors_pair(release, name, kwargs, ours_model, theirs_model):
     def theirs_step(loss_fn):
         theirs.step(release_closure(theirs, loss_fn))
         return float(theirs.step_size)
-    return SaLSA(ours_model.parameters(), **kwargs), theirs, theirs_step
+    return ReleaseSaLSA(ours_model.parameters(), **kwargs), theirs, theirs_step
 
 
 # Bitwise (the issue asks for 1e-6 relative): the reference classes repeat the authors' operations in their order,
@@ -205,4 +205,4 @@ def test_clear_errors_for_settings_the_table_did_not_use():
     with pytest.raises(ValueError, match="adam/per_param"):
         AdamSLS(params, base_opt="scalar")
     with pytest.raises(ValueError, match="one group"):
-        SaLSA([{"params": params[:2]}, {"params": params[2:]}])
+        ReleaseSaLSA([{"params": params[:2]}, {"params": params[2:]}])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from salsa import SLS, SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 from tests.optim.helpers import batches, make_mlp, train
 
 OPTIMIZERS = {
@@ -13,7 +13,7 @@ OPTIMIZERS = {
     "salsa_sgd": lambda m: SaLSa(m.parameters(), model=m, preconditioner="sgd"),
     "sls_adam": lambda m: SLS(m.parameters(), model=m, preconditioner="adam", n_batches_per_epoch=10),
     "reference_adam_sls": lambda m: AdamSLS(m.parameters(), model=m, c=0.3, beta_s=0.99, speed_up=True),
-    "reference_salsa": lambda m: SaLSA(m.parameters(), model=m),
+    "reference_salsa": lambda m: ReleaseSaLSA(m.parameters(), model=m),
 }
 
 

@@ -4,14 +4,14 @@ import torch
 from torch import nn
 
 from salsa import SLS, SaLSa
-from salsa.reference import AdamSLS, SaLSA
+from salsa.reference import AdamSLS, ReleaseSaLSA
 from tests.optim.helpers import batches, make_mlp, train
 
 OPTIMIZERS = {
     "salsa": lambda params, **kw: SaLSa(params, adaptive_frequency=False, **kw),
     "sls": lambda params, **kw: SLS(params, **kw),
     "reference_adam_sls": lambda params, **kw: AdamSLS(params, c=0.3, beta_s=0.99, **kw),
-    "reference_salsa": lambda params, **kw: SaLSA(params, speed_up=False, **kw),
+    "reference_salsa": lambda params, **kw: ReleaseSaLSA(params, speed_up=False, **kw),
 }
 
 
