@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+from hydra_plugins.salsa_launchers.failures import read_failures
+
 from . import jobs as J
 from . import launch, report, selection
 from .blocks import cartesian_blocks
 from .errors import SweepError
-from .failures import read_failures
 from .grid import REPO, add_choice, chosen
 from .plan import DONE, Composer, default_costs, plan
 

@@ -1,7 +1,5 @@
-"""Hydra takes launchers only from the hydra_plugins namespace: conf/hydra/launcher/slurm.yaml's launcher is defined
-here, its code is experiments/reproduce/slurm.py."""
-from experiments.reproduce import slurm
-
-
-class SlurmLauncher(slurm.SlurmLauncher):
-    """hydra-submitit-launcher's SLURM launcher that waits for every task and reports SLURM's reasons."""
+"""Our Hydra launcher code. Hydra finds launchers only in the hydra_plugins namespace (which has no __init__.py of
+its own) and imports every module here at startup, so each module imports only what it needs:
+- slurm.py: the SLURM launcher of conf/hydra/launcher/slurm.yaml (needs hydra-submitit-launcher);
+- failures.py: the callback of conf/hydra/launcher/{local,slurm}.yaml that records why a run of a sweep failed.
+"""

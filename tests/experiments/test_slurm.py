@@ -5,7 +5,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from experiments.reproduce.grid import CONF
-from experiments.reproduce.slurm import _task_ids
+from hydra_plugins.salsa_launchers.slurm import _task_ids
 
 
 def launcher_cfg(*overrides):
@@ -28,8 +28,8 @@ def test_overrides_then_environment_then_defaults(monkeypatch):
     assert (params["partition"], params["gpus_per_node"], params["timeout_min"]) == ("a100", 8, 30)
     # requeue: submitit re-submits a preempted or timed-out job; run.py resumes it from its checkpoint
     assert params["max_num_timeout"] > 0 and params["signal_delay_s"] > 0
-    assert params["_target_"] == "hydra_plugins.salsa_launchers.SlurmLauncher"
-    assert cfg.hydra.callbacks.sweep_failures._target_ == "experiments.reproduce.failures.SweepFailures"
+    assert params["_target_"] == "hydra_plugins.salsa_launchers.slurm.SlurmLauncher"
+    assert cfg.hydra.callbacks.sweep_failures._target_ == "hydra_plugins.salsa_launchers.failures.SweepFailures"
 
 
 def test_the_launcher_instantiates_and_has_the_requeue_hook():
@@ -40,7 +40,7 @@ def test_the_launcher_instantiates_and_has_the_requeue_hook():
     launcher = instantiate(cfg.hydra.launcher)                       # as Hydra builds it, without submitting
     # ours, a submitit launcher (Hydra's plugin scan loads plugin modules afresh: classes compared by name)
     names = [f"{c.__module__}.{c.__name__}" for c in type(launcher).__mro__]
-    assert names[0] == "hydra_plugins.salsa_launchers.SlurmLauncher" and f"{SlurmLauncher.__module__}.SlurmLauncher" in names
+    assert names[0] == "hydra_plugins.salsa_launchers.slurm.SlurmLauncher" and f"{SlurmLauncher.__module__}.SlurmLauncher" in names
     assert launcher.params["partition"] == "gpu"
     assert callable(launcher.checkpoint)     # submitit calls it on USR2: DelayedSubmission = the job is requeued
 
@@ -48,7 +48,7 @@ def test_the_launcher_instantiates_and_has_the_requeue_hook():
 def test_a_cpu_partition_is_one_override():
     _, params = launcher_cfg("hydra/launcher=slurm_cpu")
     assert (params["gpus_per_node"], params["cpus_per_task"], params["mem_gb"]) == (0, 1, 2)
-    assert params["_target_"] == "hydra_plugins.salsa_launchers.SlurmLauncher"   # Hydra takes launchers from there only
+    assert params["_target_"] == "hydra_plugins.salsa_launchers.slurm.SlurmLauncher"   # Hydra takes launchers from there only
 
 
 def test_reproduce_passes_the_grids_and_the_users_slurm_settings(tmp_path, run_cli):

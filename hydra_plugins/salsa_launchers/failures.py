@@ -7,7 +7,7 @@ multirun that uses these launchers, whoever starts it.
   launcher raises the first failure only after the whole sweep has run. run.py raises its UserError under
   --multirun (a sys.exit would abort the whole joblib Parallel call, cancelling the other jobs).
 - on_job_end writes failure.json (run id, overrides, error) into the failed job's Hydra output directory;
-  experiments.reproduce reads them back for its failure report. The SLURM launcher (slurm.py) writes the same
+  read_failures reads them back (experiments.reproduce's failure report). The SLURM launcher (slurm.py) writes the same
   record for a job that SLURM ended before it could run to its end (cancelled, out of memory, a failed node).
 """
 from __future__ import annotations

@@ -9,8 +9,8 @@ without a result into a failed job whose error is SLURM's state and reason, reco
 failure (failures.py). Jobs also record the sweep's command line as their argv (summary.json env.argv), as under
 the local launcher, instead of submitit's.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Hydra's plugin scan runs this module before it is in sys.modules, and
+# @dataclass cannot resolve string annotations there (AttributeError at every Hydra start).
 import copy
 import logging
 import re
@@ -95,7 +95,7 @@ def scheduler_states(array_ids: list[str]) -> dict[str, TaskState]:
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
-    """Registered with Hydra as hydra_plugins.salsa_launchers.SlurmLauncher (hydra_plugins/salsa_launchers)."""
+    """conf/hydra/launcher/slurm.yaml's _target_; Hydra registers it when it scans hydra_plugins."""
 
     def __call__(self, sweep_overrides, *args, **kwargs) -> JobReturn:
         sys.argv = list(self.argv)     # in the job: the sweep's command, as the local launcher records it
