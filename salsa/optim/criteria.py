@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import math
 
+# The authors' line-search constants, declared once: our SaLSa's defaults and the reference classes use these.
+TINY = 1e-8                 # below this s (or at a loss of exactly 0) the authors skip the search
+ALWAYS_SEARCH = 10          # the first steps always search (AdamSLS: steps 1-10; the release and our SaLSa: 1-9)
+MAX_INTERVAL = 10           # the frequency rule's longest interval between searches
+ETA_FAST, ETA_SLOW = 0.9, 0.99  # the frequency rule's fast and slow moving averages of the accepted step sizes
+GROWTH, BACKTRACK, MAX_TRIALS = 1.1, 0.8, 100  # the release's step-size growth per step, backtracking factor, trials
+
 
 def ema(previous: float, value: float, beta: float) -> float:
     """Exponential moving average: beta * previous + (1 - beta) * value."""

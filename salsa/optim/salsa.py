@@ -6,13 +6,21 @@ from torch import nn
 
 from salsa.optim.base import GradientEvaluation, LineSearchOptimizer, SearchResult
 from salsa.optim.closure import Closure
-from salsa.optim.criteria import armijo_holds, ema, resolution, search_interval
+from salsa.optim.criteria import (
+    ALWAYS_SEARCH,
+    BACKTRACK,
+    ETA_FAST,
+    ETA_SLOW,
+    GROWTH,
+    MAX_INTERVAL,
+    MAX_TRIALS,
+    TINY,
+    armijo_holds,
+    ema,
+    resolution,
+    search_interval,
+)
 
-# resolution_aware=False: the search is skipped (an unchecked step) when the loss is exactly 0 or s is below
-# this, as in the release.
-TINY = 1e-8
-ALWAYS_SEARCH_BEFORE = 10  # steps 1..9 always search, as in the release
-ETA_FAST, ETA_SLOW = 0.9, 0.99  # the step-size averages of the frequency rule
 SEARCH, MOMENTUM, HOLD = "search", "momentum", "hold"  # what a step does (SaLSa._plan)
 
 
@@ -74,12 +82,12 @@ class SaLSa(LineSearchOptimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         init_step_size: float = 1.0,
-        growth: float = 1.1,
-        backtrack: float = 0.8,
-        max_backtracks: int = 100,
+        growth: float = GROWTH,
+        backtrack: float = BACKTRACK,
+        max_backtracks: int = MAX_TRIALS,
         preconditioner: str = "adam",
         adaptive_frequency: bool = True,
-        max_interval: float = 10,
+        max_interval: float = MAX_INTERVAL,
         weight_decay: float = 0.0,
         resolution_aware: bool = True,
         debiased_frequency: bool = True,
@@ -119,7 +127,7 @@ class SaLSa(LineSearchOptimizer):
         """SEARCH, MOMENTUM (a step along P m_hat without a search) or HOLD (no step) for step k, since_search
         steps after the last search."""
         st = self.line_search_state
-        if not self.adaptive_frequency or k < ALWAYS_SEARCH_BEFORE:
+        if not self.adaptive_frequency or k < ALWAYS_SEARCH:
             return SEARCH
         if self.resolution_aware and not st["resolved"]:  # skipping with a step needs a resolved search
             if not self.unresolved_backoff:

@@ -18,13 +18,10 @@ import torch
 from torch import nn
 
 from salsa.optim.closure import Closure
-from salsa.optim.criteria import search_interval
+from salsa.optim.criteria import ALWAYS_SEARCH, MAX_INTERVAL, TINY, search_interval
 from salsa.optim.sls import SLS
 from salsa.reference.base import (
-    ALWAYS_SEARCH,
-    MAX_INTERVAL,
     STATE_DTYPE,
-    TINY,
     ReferenceLineSearch,
     adam_moments_,
     bias_corrected,
@@ -37,7 +34,7 @@ from salsa.reference.base import (
     sequential_sum,
 )
 
-MAX_TRIALS = 200
+MAX_TRIALS = 200  # AdamSLS's own trial limit (the release's is criteria.MAX_TRIALS, 100)
 OPTIONS = {("adam", "per_param"), ("scalar", "scalar")}  # the two combinations the paper's columns used
 
 

@@ -17,13 +17,10 @@ import torch
 from torch import nn
 
 from salsa.optim.base import ClosureLineSearch, GradientEvaluation
+from salsa.optim.criteria import ETA_FAST, ETA_SLOW
 
 STATE_DTYPE = torch.float32  # dtype of the authors' h and s tensors
-TINY = 1e-8  # below this s (or with a loss of exactly 0) the authors skip the search
 EPS = 1e-8  # the preconditioner's epsilon, hard-coded by the authors
-ALWAYS_SEARCH = 10  # both classes search on their first steps (AdamSLS: 1-10, SaLSA: 1-9)
-MAX_INTERVAL = 10  # the frequency rule's longest interval between searches
-ETA_FAST, ETA_SLOW = 0.9, 0.99  # the step-size averages of the frequency rule
 
 Tensors = list[torch.Tensor]
 ROUNDING = {torch.float32: "f", torch.float64: "d"}  # array's codes: a Python float rounded to the dtype

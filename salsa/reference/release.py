@@ -18,11 +18,8 @@ import torch
 from torch import nn
 
 from salsa.optim.closure import Closure
-from salsa.optim.criteria import search_interval
+from salsa.optim.criteria import ALWAYS_SEARCH, BACKTRACK, GROWTH, MAX_INTERVAL, MAX_TRIALS, TINY, search_interval
 from salsa.reference.base import (
-    ALWAYS_SEARCH,
-    MAX_INTERVAL,
-    TINY,
     ReferenceLineSearch,
     adam_moments_,
     bias_corrected,
@@ -34,8 +31,6 @@ from salsa.reference.base import (
     scalar,
     sequential_sum,
 )
-
-GROWTH, BACKTRACK, MAX_TRIALS = 1.1, 0.8, 100  # hard-coded in the release
 
 
 class ReleaseSaLSA(ReferenceLineSearch):
