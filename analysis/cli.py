@@ -18,8 +18,8 @@ from .table import Table, to_csv
 from .tables import CLEAN_METRIC, METRICS, PAPER_METRIC, ci_table, complete_tasks, metric_table, summary_rows
 from .train_loss import sensitivity
 
-SHARED_PAPER_CSV = Path(__file__).resolve().parents[2] / "shared/reference/paper_table_final_train_loss.csv"
 PAPER_CSV_NAME = "paper_table_final_train_loss.csv"
+PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / PAPER_CSV_NAME  # the paper's table, in this repository
 PAPER_CSV_TITLE = "The paper's published final training losses (its first line names the file it was copied from)"
 
 
@@ -32,7 +32,7 @@ def parse(argv):
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--planned-seeds", type=int, default=5, help="seeds planned per cell (default 5)")
     parser.add_argument("--paper-csv", type=Path,
-                        help=f"the paper's table (default {SHARED_PAPER_CSV}, else the copy in --out)")
+                        help=f"the paper's table (default {PAPER_CSV}, else the copy in --out)")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
     if not args.root and not args.wandb:
@@ -79,7 +79,7 @@ def run(argv) -> list[Path]:
     if args.wandb:
         from .wandb_source import download_project
         roots.append(download_project(args.wandb, args.wandb_cache / args.wandb.replace("/", "_")))
-    paper_csv = args.paper_csv or (SHARED_PAPER_CSV if SHARED_PAPER_CSV.exists() else args.out / PAPER_CSV_NAME)
+    paper_csv = args.paper_csv or (PAPER_CSV if PAPER_CSV.exists() else args.out / PAPER_CSV_NAME)
     paper_table = paper.read_paper_csv(paper_csv)
     runs = collect_runs(roots)
     tables, headline, cells, main = build_tables(runs, args.planned_seeds, paper_table, args.out / PAPER_CSV_NAME)
