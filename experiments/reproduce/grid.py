@@ -6,12 +6,13 @@ from pathlib import Path
 
 import yaml
 
+from analysis.selection import SELECTION_METRIC
+
 from .errors import SweepError
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDS = REPO / "experiments" / "grids"
 CONF = REPO / "conf"
-SELECTION_METRIC = "val_loss_final"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""The tuned baselines' selection: per (task, optimizer), the grid lr with the lowest VALIDATION loss
-(val_loss_final) on the tuning seed, the same rule analysis/selection.py applies to the run directories.
-Written to <out>/tuning_selection.json and .csv with the grid, every grid run and the tuning cost."""
+"""The tuned baselines' selection: per (task, optimizer), the lr analysis.selection.choose_lr picks from the grid's
+runs on the tuning seed (the lowest VALIDATION loss, val_loss_final), the rule the analysis applies to the run
+directories. Written to <out>/tuning_selection.json and .csv with the grid, every grid run and the tuning cost."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from .grid import SELECTION_METRIC
+from analysis.selection import SELECTION_METRIC, GridRun, choose_lr
 
 
 def select(grid, tune_runs) -> list[dict]:
@@ -21,16 +21,13 @@ def select(grid, tune_runs) -> list[dict]:
             lrs = sorted({*planned, *(r.job.lr for r in runs)})   # the grid and its extensions
             extensions = [lr for lr in lrs if lr not in planned]
             rows = [_row(r) for r in sorted(runs, key=lambda r: r.job.lr)]
-            scored = [row for row in rows if row["status"] == "finished" and row[SELECTION_METRIC] is not None]
-            pending = [row for row in rows if row["status"] not in ("finished", "diverged")]
-            winner = None if pending or not scored else min(scored, key=lambda row: row[SELECTION_METRIC])
-            why = ("grid incomplete: " + ", ".join(f"lr {row['lr']:g} {row['status']}" for row in pending) if pending
-                   else "every grid run diverged" if not scored else None)
+            choice = choose_lr([GridRun(row["lr"], row["status"], row[SELECTION_METRIC]) for row in rows])
+            winner = next((row for row in rows if row["lr"] == choice.lr), None)
             records.append({
                 "task": task.name, "experiment": task.experiment, "optimizer": optimizer, "baseline": "tuned",
                 "grid_seed": grid.tuning_seed, "selection_metric": SELECTION_METRIC, "lr_grid": list(lrs),
                 "winner_lr": winner["lr"] if winner else None, "winner_run_id": winner["run_id"] if winner else None,
-                "winner_" + SELECTION_METRIC: winner[SELECTION_METRIC] if winner else None, "not_selected_because": why,
+                "winner_" + SELECTION_METRIC: winner[SELECTION_METRIC] if winner else None, "not_selected_because": choice.why,
                 # the best lr at an end of the grid: the optimum may lie outside it, so the grid is extended on that
                 # side (jobs.extension_jobs) until the winner is interior or max_extensions is reached
                 "winner_at_grid_edge": bool(winner) and winner["lr"] in (min(lrs), max(lrs)),

@@ -2,13 +2,17 @@
 import csv
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
+import yaml
 
+from analysis.collect import collect_runs
+from analysis.selection import select_cells
 from experiments.reproduce.grid import load_file
-from experiments.reproduce.jobs import Job, extension_jobs
-from experiments.reproduce.plan import PlannedRun
+from experiments.reproduce.jobs import Job, extension_jobs, tune_jobs
+from experiments.reproduce.plan import Composer, PlannedRun, plan
 from experiments.reproduce.selection import select, winners, write
 from tests.experiments.conftest import TINY
 
@@ -84,3 +88,30 @@ def test_the_sweep_extends_an_edge_winner_at_most_max_extensions_times_and_repor
     # the winner then runs on the other seed; a second invocation launches nothing
     status, text, _ = run_cli("--grid", EDGE, "--root", root, "--out", out, "--no-analysis")
     assert status == 0 and "\n== " not in text
+
+
+def test_the_sweep_and_the_analysis_choose_the_same_lr_from_the_same_run_directories(tmp_path, run_cli):
+    spec = yaml.safe_load(TINY.read_text())             # the tiny grid's digits task alone: SGD, a grid with a diverging lr
+    del spec["tasks"]["broken"]
+    spec.update(optimizers=["sgd"], optimizer_cost={"sgd": 1.0})
+    path, root = tmp_path / "grid.yaml", tmp_path / "outputs"
+    path.write_text(yaml.safe_dump(spec))
+    status, text, _ = run_cli("--grid", path, "--root", root, "--out", tmp_path / "results", "--no-analysis")
+    assert status == 0, text
+    grid = dataclasses.replace(load_file(path), root=root)
+
+    def both():
+        with Composer(root.resolve()) as composer:
+            [sweep] = select(grid, plan(grid, tune_jobs(grid), composer))
+        cells, record = select_cells(collect_runs([root / "runs"]))
+        [analysis] = record.to_dict("records")
+        return sweep, analysis, sorted(cells.loc[cells["baseline"] == "tuned", "seed"])
+
+    sweep, analysis, seeds = both()                     # complete: the grid's 1e30 diverged, the winner ran on seed 1
+    assert sweep["winner_lr"] in (0.03, 0.3) and analysis["winner_lr"] == sweep["winner_lr"]
+    assert analysis["grid_seed"] == sweep["grid_seed"] == 0 and seeds == [0, 1]
+    summary = root / "runs" / sweep["winner_run_id"] / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "status": "interrupted"}))
+    sweep, analysis, seeds = both()                     # the winner's grid run interrupted: neither chooses
+    assert sweep["winner_lr"] is None and "grid incomplete" in sweep["not_selected_because"]
+    assert math.isnan(analysis["winner_lr"]) and analysis["grid_seed"] == 0 and seeds == []
