@@ -27,16 +27,15 @@ def writable_dir(path: str) -> str:
 
 
 OmegaConf.register_new_resolver("writable_dir", writable_dir)
+CONF = Path(__file__).resolve().parent / "conf"
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    from salsa.train.schema import validate
+def execute(cfg: DictConfig, on_phase=None) -> None:
+    """One run of the composed config: its summary printed, or its error as one line and the exit status."""
+    from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
 
     try:
-        validate(cfg)  # before torch is imported: a bad value costs a second
-        from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
-        summary, run_dir, trained = run(cfg)
+        summary, run_dir, trained = run(cfg, on_phase=on_phase)
     except UserError as e:
         where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         print(f"error{where}: {e}", file=sys.stderr)
@@ -58,14 +57,23 @@ def main(cfg: DictConfig) -> None:
           + f"\n  run directory: {run_dir.resolve()}  (summary.json, metrics.jsonl, config.yaml, checkpoint.pt)")
 
 
-if __name__ == "__main__":
+def cli(on_phase=None) -> None:
+    """The command line: unknown keys are refused before Hydra composes, then `execute` runs each composed config.
+    `on_phase`: the training loop's phase hook (tests/faulty_run.py hands in a fault there)."""
     from salsa.train.keys import refuse_unknown_keys
     try:
-        refuse_unknown_keys(sys.argv[1:], Path(__file__).resolve().parent / "conf")
+        refuse_unknown_keys(sys.argv[1:], CONF)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: Hydra's output directory and log on rank 0 only
         from salsa.train.distributed import quiet_hydra_overrides
         sys.argv += quiet_hydra_overrides()
-    main()
+
+    def main(cfg: DictConfig) -> None:
+        execute(cfg, on_phase)
+    hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")(main)()
+
+
+if __name__ == "__main__":
+    cli()

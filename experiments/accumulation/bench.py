@@ -29,7 +29,7 @@ from hydra import compose, initialize_config_dir
 from salsa.data import Data
 from salsa.models import MODELS
 from salsa.train.loop import loss_fn, make_closure
-from salsa.train.optimizers import OPTIMIZERS
+from salsa.train.optimizers import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -43,7 +43,7 @@ def build(optimizer: str):
     torch.manual_seed(0)
     data = Data(None, None, None, kind="lm", num_classes=256, input_shape=(BLOCK,))
     model = MODELS["gpt2_tiny"].build(cfg.model, data)
-    return model, OPTIMIZERS[optimizer](cfg.optimizer, list(model.parameters()), model, 100)
+    return model, build_optimizer(cfg.optimizer, list(model.parameters()), model=model, steps_per_epoch=100)
 
 
 def one_graph_closure(model, x, y, micro: int):

@@ -11,6 +11,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -18,8 +19,8 @@ from hydra import compose, initialize_config_dir
 from salsa.data import DATASETS
 from salsa.models import MODELS
 from salsa.train import checkpoint
-from salsa.train.loop import Progress, evaluate, loss_fn, train
-from salsa.train.optimizers import OPTIMIZERS
+from salsa.train.loop import Checkpoints, Progress, TrainingState, evaluate, loss_fn, train
+from salsa.train.optimizers import build_optimizer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,15 +44,17 @@ def fresh_model(cfg, data):
 
 def harness(cfg, data, tmp: Path) -> float:
     model = fresh_model(cfg, data)
-    opt = OPTIMIZERS["adam"](cfg.optimizer, model.parameters(), model, data.train.num_batches(cfg.trainer.batch_size))
+    opt = build_optimizer(cfg.optimizer, model.parameters(), model=model,
+                          steps_per_epoch=data.train.num_batches(cfg.trainer.batch_size))
     progress, records = Progress(), []
 
     def save():
         checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})
 
     start = time.perf_counter()
-    train(model, data, opt, None, cfg.trainer, seed=0, device=torch.device("cpu"), progress=progress, record=records.append,
-          checkpoint=save)
+    train(TrainingState(model, opt, None, progress), data, cfg.trainer, seed=0, device=torch.device("cpu"),
+          records=SimpleNamespace(record=records.append, step_loss=lambda loss: None),
+          checkpoints=Checkpoints(save, every=cfg.trainer.checkpoint_every, interval_s=cfg.trainer.checkpoint_interval_s))
     return time.perf_counter() - start
 
 

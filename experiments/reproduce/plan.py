@@ -1,5 +1,5 @@
 """Jobs -> planned runs: each composed with Hydra's compose API (the real conf/) to get the run id run.py will
-use (salsa.train.rundir.config_hash), its status from the run directory, and its step count and cost."""
+use (salsa.train.rundir.identify), its status from the run directory, and its step count and cost."""
 from __future__ import annotations
 
 import copy
@@ -13,7 +13,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from salsa.train.rundir import config_hash
+from salsa.train.loop import step_budget
+from salsa.train.rundir import identify
 
 from . import costs as C
 from .errors import SweepError
@@ -24,7 +25,6 @@ from .jobs import Job
 # tests/experiments checks that this gives the hash a full composition gives.
 LEAVES = ("seed", "optimizer.lr", "optimizer.baseline", "paths.root")
 _COMPOSED: dict = {}                    # base overrides -> composed config, for the life of the process
-DONE = ("finished", "diverged")         # terminal: never launched again
 
 
 @dataclass
@@ -96,8 +96,7 @@ def yaml_value(text: str):
 def steps_of(cfg, train_examples: int) -> int:
     t = cfg.trainer
     n = min(train_examples, t.limit) if t.limit else train_examples
-    steps = math.ceil(n / t.batch_size) * t.epochs
-    return min(steps, t.max_steps) if t.max_steps else steps
+    return step_budget(t, math.ceil(n / t.batch_size))
 
 
 _COSTS: list = []                      # the cost files, read once per process
@@ -118,7 +117,7 @@ def plan(grid, jobs: list[Job], composer: Composer, costs: C.Costs | None = None
         cfg = composer.compose(job.args())
         if cfg.optimizer.name != job.optimizer:
             raise SweepError(f"task {job.task}: optimizer={job.optimizer} composed as {cfg.optimizer.name}")
-        run_id = config_hash(cfg)[:12]
+        run_id = identify(cfg).id
         if run_id in seen:               # the tuned winner's run on the tuning seed is its grid run
             continue
         seen.add(run_id)

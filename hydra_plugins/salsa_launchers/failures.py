@@ -36,9 +36,9 @@ class SweepFailures(Callback):
 def record_failure(out: Path, cfg, overrides, message: str) -> None:
     """failure.json (run id, overrides, error) in a failed job's Hydra output directory."""
     try:
-        from salsa.train.rundir import config_hash, write_json
+        from salsa.train.rundir import identify, write_json
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / FAILURE_FILE, {"run_id": config_hash(cfg)[:12], "overrides": list(overrides or []), "error": message})
+        write_json(out / FAILURE_FILE, {"run_id": identify(cfg).id, "overrides": list(overrides or []), "error": message})
     except Exception as e:  # noqa: BLE001 - the report then says only what summary.json says
         print(f"warning: could not record the failure of {out}: {e}", file=sys.stderr)
 

@@ -130,10 +130,10 @@ def setup(device_name: str) -> tuple[Ranks, torch.device]:
     return ranks, device
 
 
-def wrap(model: torch.nn.Module, ranks: Ranks, device: torch.device) -> torch.nn.Module:
-    """DistributedDataParallel under torchrun (gradients averaged over ranks), else the model itself."""
+def wrap(model: torch.nn.Module, ranks: Ranks, device: torch.device) -> DistributedDataParallel | None:
+    """DistributedDataParallel under torchrun (gradients averaged over ranks), else None."""
     if not ranks.active:
-        return model
+        return None
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -75,23 +74,6 @@ class Progress:
 
     def state_dict(self) -> dict:
         return asdict(self)
-
-
-class KillSwitch:
-    """Test hook, tests/harness/test_kill_points.py: SALSA_TEST_KILL_AT=<phase>:<n>[:<SIGNAL>] sends this process
-    SIGKILL (or SIGTERM, SIGINT, ...) the n-th time the loop passes <phase>: "step" (after an optimizer step,
-    before its record), "save" (after a checkpoint), "eval" (after an evaluation's records), "final" (after the
-    final record). Unset, it does nothing."""
-
-    def __init__(self, spec: str | None):
-        phase, n, name = (spec.split(":") + ["SIGKILL"])[:3] if spec else ("", 0, "SIGKILL")
-        self.phase, self.left, self.signal = phase, int(n), getattr(signal, name)
-
-    def __call__(self, phase: str) -> None:
-        if phase == self.phase:
-            self.left -= 1
-            if self.left == 0:
-                os.kill(os.getpid(), self.signal)
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -168,74 +150,126 @@ def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SIN
     return loss.item() / count, correct.item() / count
 
 
-def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress, record, checkpoint, ranks: Ranks = SINGLE,
-          eval_model=None, step_losses=None):
-    """Trains until tcfg.epochs (or tcfg.max_steps); `record(dict)` writes metrics, `checkpoint()` saves,
-    `step_losses.append(loss)` keeps every step's mini-batch loss.
-    Under torchrun `model` is the DDP module (`eval_model` the module inside), tcfg.batch_size the global batch
-    and each rank trains on its share."""
-    eval_model = model if eval_model is None else eval_model
+def step_budget(tcfg, batches_per_epoch: int) -> int:
+    """The run's steps: trainer.epochs of batches_per_epoch, cut at trainer.max_steps (null: no cut)."""
+    steps = tcfg.epochs * batches_per_epoch
+    return min(steps, tcfg.max_steps) if tcfg.max_steps else steps
+
+
+class Checkpoints:
+    """Decides when the loop saves, and saves: on every `every`-th step (0: never for that reason); at the end of
+    an epoch once `interval_s` has passed since the last save (tiny epochs would spend their time saving), rank 0's
+    clock deciding, since every rank takes part in a checkpoint; and at the last step."""
+
+    def __init__(self, save, *, every: int, interval_s: float, ranks: Ranks = SINGLE, clock=time.monotonic):
+        self.save, self.every, self.interval_s, self.ranks, self.clock = save, every, interval_s, ranks, clock
+        self.last = clock()
+
+    def due(self, step: int, *, epoch_end: bool, last: bool) -> bool:
+        if last or (self.every and step % self.every == 0):
+            return True
+        return epoch_end and self.ranks.from_main(self.clock() - self.last >= self.interval_s)
+
+    def __call__(self) -> None:
+        self.save()
+        self.last = self.clock()
+
+
+def no_hook(phase: str) -> None:
+    """The loop's phase hook (`on_phase`): called after a step ("step"), a checkpoint ("save"), an evaluation's
+    records ("eval") and the final record ("final"); tests hand in one that kills the process there."""
+
+
+def autocast_for(tcfg, device: torch.device):
     bf16 = tcfg.precision == "bf16"
-    dtype = PRECISIONS[tcfg.precision]
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
-    per_epoch = data.train.num_batches(tcfg.batch_size)
-    total = min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch)
-    splits = {"val": data.val, "test": data.test}
-    kill_switch = KillSwitch(os.environ.get("SALSA_TEST_KILL_AT"))
+def progress_bar(total: int, start: int, ranks: Ranks):
+    """tqdm on rank 0 in a terminal, and a StepWatch that shows a long step's progress on it (in a log file: as lines)."""
+    bar = tqdm(total=total, initial=start, disable=not (ranks.main and sys.stderr.isatty()), unit="step")
 
-    def log(r):
-        record(r)
-        progress.records = None if progress.records is None else progress.records + 1
-
-    def save():
-        checkpoint()
-        kill_switch("save")
-
-    bar = tqdm(total=total, initial=progress.step, disable=not (ranks.main and sys.stderr.isatty()), unit="step")
-    def alive(text):  # a long step's progress: on the bar, else (a log file) as a line
+    def alive(text):
         if not bar.disable:
             bar.set_postfix_str(text)
         elif ranks.main:
             print(text, file=sys.stderr, flush=True)
-    watch = StepWatch(alive, ALIVE_AFTER_S, ALIVE_AFTER_S)
+    return bar, StepWatch(alive, ALIVE_AFTER_S, ALIVE_AFTER_S)
+
+
+@dataclass
+class TrainingState:
+    """What training changes: what a checkpoint saves and a resume restores."""
+    net: torch.nn.Module                 # the module (its weights are what a checkpoint holds)
+    opt: torch.optim.Optimizer           # on the closure protocol (salsa.optim)
+    schedule: torch.optim.lr_scheduler.LRScheduler | None
+    progress: Progress
+    ddp: torch.nn.Module | None = None   # under torchrun: `net` in DistributedDataParallel, what a step calls
+
+
+class Records(Protocol):
+    """Where the loop's records go: metrics.jsonl's lines and every step's mini-batch loss."""
+    def record(self, r: dict) -> None: ...
+    def step_loss(self, loss: float) -> None: ...
+
+
+def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, checkpoints: Checkpoints,
+          ranks: Ranks = SINGLE, on_phase=no_hook) -> float:
+    """Trains until tcfg.epochs (or tcfg.max_steps) and returns the final training loss. `checkpoints` saves when
+    due. Under torchrun tcfg.batch_size is the global batch, each rank trains on its share through `state.ddp`, and
+    evaluations use `state.net` (whose forward does not synchronise buffers collectively)."""
+    progress, opt, schedule = state.progress, state.opt, state.schedule
+    model = state.net if state.ddp is None else state.ddp
+    model = torch.compile(model) if tcfg.compile else model
+    eval_model = (torch.compile(state.net) if tcfg.compile else state.net) if state.ddp is not None else model
+    autocast, dtype = autocast_for(tcfg, device), PRECISIONS[tcfg.precision]
+    per_epoch = data.train.num_batches(tcfg.batch_size)
+    total = step_budget(tcfg, per_epoch)
+    bar, watch = progress_bar(total, progress.step, ranks)
+    lap = time.perf_counter()
+
+    def log(r):
+        records.record(r)
+        progress.records = None if progress.records is None else progress.records + 1
+
+    def save():  # the time spent training so far goes into the checkpoint; writing it is not training time
+        nonlocal lap
+        progress.wall_time_s += time.perf_counter() - lap
+        checkpoints()
+        on_phase("save")
+        lap = time.perf_counter()
 
     def evaluate_all():
-        for name, split in splits.items():
+        for name, split in (("val", data.val), ("test", data.test)):
             if split is not None:
                 loss, acc = evaluate(eval_model, split, tcfg.eval_batch_size, device, autocast, ranks, dtype)
                 progress.evals.append(dict(step=progress.step, epoch=progress.epoch, split=name, loss=loss, acc=acc))
                 log({"kind": "eval", **progress.evals[-1]})
-        kill_switch("eval")
+        on_phase("eval")
 
     model.train()
-    last_saved = time.monotonic()
     while progress.step < total:
-        started, every = time.perf_counter(), False
         for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
                                        rank=ranks.rank, world_size=ranks.world_size):
+            # step
             x, y = to_device(x, device, dtype), to_device(y, device)
             rows = min(tcfg.batch_size, len(data.train) - progress.batch * tcfg.batch_size)  # the global batch
             # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
             # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
-            weight = len(y) * ranks.world_size / rows
-            closure = make_closure(model, x, y, weight=weight, micro=tcfg.micro_batches, autocast=autocast,
-                                   grad_clip=tcfg.grad_clip)
+            closure = make_closure(model, x, y, weight=len(y) * ranks.world_size / rows, micro=tcfg.micro_batches,
+                                   autocast=autocast, grad_clip=tcfg.grad_clip)
             watch.start(progress.step + 1)
-            closure = watch.watch(closure)
             t0 = time.perf_counter()
-            opt.step(closure)
+            opt.step(watch.watch(closure))
             synchronize(device)
             step_time = time.perf_counter() - t0
             if schedule is not None:
                 schedule.step()
             stats = opt.last_step_stats()
-            if step_losses is not None:
-                step_losses.append(stats["loss"])
+            records.step_loss(stats["loss"])
             progress.step, progress.batch, progress.loss_sum = progress.step + 1, progress.batch + 1, progress.loss_sum + stats["loss"]
-            kill_switch("step")
+            on_phase("step")
+            # log
             if not bar.disable:
                 bar.update()
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", step_size=f"{stats['step_size']:.3g}", refresh=False)
@@ -243,28 +277,24 @@ def train(model, data, opt, schedule, tcfg, *, seed, device, progress: Progress,
                 log({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
                      **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
                      "step_time_s": step_time, "samples_per_s": rows / step_time})
-            every = tcfg.checkpoint_every and progress.step % tcfg.checkpoint_every == 0
             if progress.step == total or progress.batch == per_epoch:
                 break  # the epoch's end saves after its evaluation
-            if every:
-                progress.wall_time_s += time.perf_counter() - started
-                started = time.perf_counter()
+            # checkpoint (mid-epoch)
+            if checkpoints.due(progress.step, epoch_end=False, last=False):
                 save()
-                last_saved = time.monotonic()
+        # evaluate (the epoch's end)
         if progress.batch == per_epoch:
             progress.epoch, progress.batch = progress.epoch + 1, 0
             evaluate_all()
-        progress.wall_time_s += time.perf_counter() - started
-        # at the end of an epoch on checkpoint_every's steps, else only when checkpoint_interval_s has passed (tiny
-        # epochs would spend their time saving); rank 0's clock decides, since every rank takes part in a checkpoint
-        if (progress.step == total or every
-                or ranks.from_main(time.monotonic() - last_saved >= tcfg.checkpoint_interval_s)):
+        # checkpoint (the epoch's or the run's end)
+        if checkpoints.due(progress.step, epoch_end=True, last=progress.step == total):
             save()
-            last_saved = time.monotonic()
     bar.close()
+    progress.wall_time_s += time.perf_counter() - lap
+    # the final evaluation and the final pass over the training set
     if not progress.evals or progress.evals[-1]["step"] != progress.step:
         evaluate_all()
     final_train_loss, _ = evaluate(eval_model, data.train, tcfg.eval_batch_size, device, autocast, ranks, dtype)
     log({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
-    kill_switch("final")
+    on_phase("final")
     return final_train_loss

@@ -10,18 +10,26 @@ A torch.optim class is driven through ClosureOptimizer, so the loop has no speci
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import torch
 from hydra.utils import get_object, instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from salsa.optim import ClosureOptimizer
 from salsa.optim.base import ClosureLineSearch
 from salsa.registry import Registry
 
 SCHEDULES = Registry("schedule")
+CATALOGUE_DIR = Path(__file__).resolve().parents[2] / "conf" / "optimizer"
 # The catalogue's descriptive fields and the baselines' lr choice: not constructor arguments.
 CATALOGUE = ("_target_", "name", "column", "family", "source", "salsa_column", "baseline", "schedule")
+
+
+def catalogue_entry(name: str, **overrides) -> DictConfig:
+    """conf/optimizer/<name>.yaml with overrides, to build a catalogue optimizer outside a run (the benchmarks). An
+    entry that takes values from the data set (the baselines, `salsa`) needs the composed config instead."""
+    return OmegaConf.merge(OmegaConf.load(CATALOGUE_DIR / f"{name}.yaml"), overrides)
 
 
 def build_optimizer(cfg, params, *, model, steps_per_epoch: int):

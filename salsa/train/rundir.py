@@ -10,6 +10,7 @@ import platform
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -20,8 +21,10 @@ from omegaconf import OmegaConf
 
 from salsa.registry import UserError
 
-# Config keys that cannot change the numbers of a run, so they do not enter its id.
-NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change")
+# Config keys that cannot change the numbers of a run, so they do not enter its id (the optimizer catalogue's
+# labels among them: renaming a table column does not make a run again).
+NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change",
+              "optimizer.column", "optimizer.family", "optimizer.source", "optimizer.salsa_column")
 # Recorded in env.numerics but not compared on resume: their effect is torch_threads, which is compared.
 RECORDED_ONLY = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "scikit-learn", "transformers",
@@ -37,6 +40,22 @@ def config_hash(cfg) -> str:
             node = node.get(parent, {})
         node.pop(leaf, None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunId:
+    """A run's identity: the sha256 of its config (less NOT_HASHED) and its directory, <paths.runs>/<id>."""
+    config_hash: str
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.config_hash[:12]
+
+
+def identify(cfg) -> RunId:
+    full = config_hash(cfg)
+    return RunId(full, Path(cfg.paths.runs) / full[:12])
 
 
 def named(error: OSError, path: Path) -> OSError:

@@ -11,24 +11,34 @@ from pathlib import Path
 
 import torch
 from hydra.errors import InstantiationException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from salsa.data import DATASETS
+from salsa.data import DATASETS, Data
 from salsa.data.splits import mix
 from salsa.models import MODELS
 from salsa.optim import NonFiniteError
 from salsa.registry import UserError
 from salsa.train import checkpoint, distributed
 from salsa.train.distributed import SINGLE, Ranks
-from salsa.train.loggers import LOGGERS
-from salsa.train.loop import PRECISIONS, Progress, memory_format, train
+from salsa.train.loggers import LOGGERS, LocalOnly, WandbMirror
+from salsa.train.loop import (
+    PRECISIONS,
+    Checkpoints,
+    Progress,
+    TrainingState,
+    memory_format,
+    no_hook,
+    step_budget,
+    train,
+)
 from salsa.train.optimizers import build_optimizer, build_schedule
 from salsa.train.rundir import (
     MetricsLog,
+    RunId,
     RunLock,
     StepLosses,
-    config_hash,
     environment,
+    identify,
     move_aside,
     numerics,
     read_summary,
@@ -73,18 +83,15 @@ def check_splits(cfg, data) -> None:
                             "dataset.test_fraction and the files under paths.data")
 
 
-def prepare_run_dir(cfg) -> tuple[Path, str]:
-    full_hash = config_hash(cfg)
-    run_dir = Path(cfg.paths.runs) / full_hash[:12]
+def check_writable(where: RunId) -> None:
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write_probe"
+        where.path.mkdir(parents=True, exist_ok=True)
+        probe = where.path / ".write_probe"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise UserError(f"cannot write the run directory {run_dir} ({e.strerror}). Choose a writable place with "
+        raise UserError(f"cannot write the run directory {where.path} ({e.strerror}). Choose a writable place with "
                         f"paths.root=/some/writable/dir (runs go to <paths.root>/runs) or paths.runs=/some/writable/dir.") from e
-    return run_dir, full_hash
 
 
 def _on_rank0(ranks: Ranks, work, *, then_others: bool = False):
@@ -155,10 +162,11 @@ def _trusted(run_dir: Path, previous: dict | None) -> bool:
     return False
 
 
-def _claim(cfg, run_dir: Path, lock: RunLock) -> tuple[dict | None, bool, bool]:
+def _claim(cfg, where: RunId, lock: RunLock) -> tuple[dict | None, bool, bool]:
     """Rank 0: (the summary of a finished run whose files match it, else None; whether to resume; whether the
     directory is new). A finished run is left as it is; otherwise this process takes the lock and writes config.yaml."""
-    prepare_run_dir(cfg)
+    check_writable(where)
+    run_dir = where.path
     previous = read_summary(run_dir / "summary.json")
     if previous and previous["status"] == "finished" and not damage(run_dir, previous):
         return previous, False, False
@@ -269,18 +277,47 @@ def _peak_memory(device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # process peak RSS (Linux reports KiB)
 
 
-def summarise(cfg, run_id, full_hash, status, progress: Progress, totals, final_train_loss, device, numerics: dict,
-              error=None, ranks: Ranks = SINGLE, collective: bool = True) -> dict:
+@dataclass(frozen=True)
+class RunContext:
+    """What a run is and where it runs, fixed from its start to its end."""
+    cfg: DictConfig
+    where: RunId
+    ranks: Ranks
+    device: torch.device
+    numerics: dict                 # the numerics settings a resume compares (rundir.numerics)
+
+
+@dataclass
+class RunFiles:
+    """Rank 0's writers into the run directory (on other ranks they write nothing): the loop's Records."""
+    metrics: MetricsLog
+    mirror: LocalOnly | WandbMirror   # the W&B mirror of the files, or nothing
+    step_losses: StepLosses
+    main: bool
+
+    def record(self, r: dict) -> None:
+        if self.main:
+            self.metrics.write(r)
+            self.mirror.log(r)
+
+    def step_loss(self, loss: float) -> None:
+        self.step_losses.append(loss)
+
+
+def summarise(context: RunContext, progress: Progress, *, status: str, totals: dict, final_train_loss=None,
+              error=None, collective: bool = True) -> dict:
     """The summary.json of docs/run-directory.md. Under torchrun every rank calls it (peak memory is the
     maximum over the ranks) unless not collective (a failure on one rank); the metrics are already all-reduced
     and the totals count global batches."""
+    cfg, ranks = context.cfg, context.ranks
+
     def last(split, key, best=None):
         values = [e[key] for e in progress.evals if e["split"] == split]
         return (best(values) if best else values[-1]) if values else None
 
     return {
-        "schema": 1, "status": status, "run_id": run_id, "config_hash": full_hash, "task": cfg.task,
-        "dataset": cfg.dataset.name, "model": cfg.model.name, "optimizer": cfg.optimizer.name,
+        "schema": 1, "status": status, "run_id": context.where.id, "config_hash": context.where.config_hash,
+        "task": cfg.task, "dataset": cfg.dataset.name, "model": cfg.model.name, "optimizer": cfg.optimizer.name,
         "baseline": cfg.optimizer.baseline, "lr": cfg.optimizer.get("lr"), "seed": cfg.seed, "epochs": cfg.trainer.epochs,
         "world_size": ranks.world_size,
         "metrics": {
@@ -291,37 +328,38 @@ def summarise(cfg, run_id, full_hash, status, progress: Progress, totals, final_
             "test_loss_final": last("test", "loss"), "test_acc_final": last("test", "acc"),
         },
         "totals": {**totals, "wall_time_s": progress.wall_time_s,
-                   "peak_memory_bytes": int((ranks if collective else SINGLE).max(_peak_memory(device), device))},
-        "env": {**environment(device), "numerics": numerics, "numerics_changes": progress.numerics_changes},
+                   "peak_memory_bytes": int((ranks if collective else SINGLE).max(_peak_memory(context.device), context.device))},
+        "env": {**environment(context.device), "numerics": context.numerics, "numerics_changes": progress.numerics_changes},
         "error": error,
     }
 
 
-def run(cfg) -> tuple[dict, Path, bool]:
-    """Trains the configured run, or finds it finished; returns (summary, run directory, whether it trained now).
-    Under torchrun (WORLD_SIZE > 1) every rank calls it; only rank 0 writes files and mirrors to W&B."""
+def run(cfg, *, on_phase=None) -> tuple[dict, Path, bool]:
+    """Validates and trains the configured run, or finds it finished; returns (summary, run directory, whether it
+    trained now). Under torchrun (WORLD_SIZE > 1) every rank calls it; only rank 0 writes files and mirrors to W&B.
+    `on_phase`: the loop's phase hook (salsa.train.loop.no_hook; tests hand in fault injection there)."""
     validate(cfg)
     check_compatible(cfg)
     check_optimizer(cfg)
     ranks, device = distributed.setup(cfg.trainer.device)
     distributed.check_batch_size(cfg.trainer.batch_size, ranks)
-    full_hash = config_hash(cfg)
-    run_dir = Path(cfg.paths.runs) / full_hash[:12]
-    lock = RunLock(run_dir)
+    where = identify(cfg)
+    lock = RunLock(where.path)
     with _sigterm_raises():
         try:
             try:
-                previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, run_dir, lock))
+                previous, resume, fresh = _on_rank0(ranks, lambda: _claim(cfg, where, lock))
             except OSError as e:
-                raise fault(e, run_dir) from None
+                raise fault(e, where.path) from None
             if previous:
-                return previous, run_dir, False
-            with _clean_failed_start(run_dir, fresh=fresh, lock=lock):
+                return previous, where.path, False
+            with _clean_failed_start(where.path, fresh=fresh, lock=lock):
                 try:
-                    job = _start(cfg, run_dir, full_hash, resume, ranks, device)
+                    job = _start(RunContext(cfg, where, ranks, device, numerics(
+                        device, precision=cfg.trainer.precision, world_size=ranks.world_size)), resume)
                 except OSError as e:
-                    raise fault(e, run_dir) from None
-            return job.train(), run_dir, True
+                    raise fault(e, where.path) from None
+            return job.train(on_phase or no_hook), where.path, True
         finally:
             lock.release()
 
@@ -331,33 +369,23 @@ class Job:
     """A started run: its summary is written, and train() ends it with a status: finished; failed (the loss
     diverged: terminal, the same command fails again); interrupted (a signal, a full disk, a crash: the same
     command resumes from the last checkpoint)."""
-    cfg: object
-    run_dir: Path
-    full_hash: str
-    ranks: Ranks
-    device: torch.device
-    numerics: dict
-    data: object
-    net: torch.nn.Module
-    model: torch.nn.Module
-    opt: object
-    schedule: object
-    progress: Progress
-    metrics: MetricsLog
-    mirror: object
-    step_losses: StepLosses
+    context: RunContext
+    data: Data
+    state: TrainingState
+    files: RunFiles
 
     def write_summary(self, status: str, final_loss=None, error=None, *, collective: bool = True) -> dict:
-        summary = summarise(self.cfg, self.full_hash[:12], self.full_hash, status, self.progress, self.opt.totals(),
-                            final_loss, self.device, self.numerics, error, self.ranks, collective)
-        if self.ranks.main:
+        ranks, run_dir = self.context.ranks, self.context.where.path
+        summary = summarise(self.context, self.state.progress, status=status, totals=self.state.opt.totals(),
+                            final_train_loss=final_loss, error=error, collective=collective)
+        if ranks.main:
             if status == "finished":
-                summary["files"] = vouch(self.run_dir)
-            write_json(self.run_dir / "summary.json", summary)
+                summary["files"] = vouch(run_dir)
+            write_json(run_dir / "summary.json", summary)
             if status != "running":
-                self.mirror.finish(summary)
+                self.files.mirror.finish(summary)
         if collective:
-            self.ranks.barrier()
+            ranks.barrier()
         return summary
 
     def last_words(self, status: str, error: str) -> None:
@@ -367,39 +395,34 @@ class Job:
             self.write_summary(status, error=error, collective=False)
 
     def save(self) -> None:
-        self.step_losses.flush()  # before the checkpoint: the file always holds at least the checkpoint's steps
-        checkpoint.save(self.run_dir / "checkpoint.pt", model=self.net, opt=self.opt, schedule=self.schedule,
-                        progress=self.progress, config_hash=self.full_hash, numerics=self.numerics, ranks=self.ranks)
+        self.files.step_losses.flush()  # before the checkpoint: the file always holds at least the checkpoint's steps
+        c, s = self.context, self.state
+        checkpoint.save(c.where.path / "checkpoint.pt", model=s.net, opt=s.opt, schedule=s.schedule,
+                        progress=s.progress, config_hash=c.where.config_hash, numerics=c.numerics, ranks=c.ranks)
 
-    def record(self, r: dict) -> None:
-        if self.ranks.main:
-            self.metrics.write(r)
-            self.mirror.log(r)
-
-    def train(self) -> dict:
-        tcfg, ranks = self.cfg.trainer, self.ranks
-        forward = torch.compile(self.model) if tcfg.compile else self.model
-        evaluator = (torch.compile(self.net) if tcfg.compile else self.net) if ranks.active else forward
+    def train(self, on_phase=no_hook) -> dict:
+        c, s, tcfg = self.context, self.state, self.context.cfg.trainer
+        checkpoints = Checkpoints(self.save, every=tcfg.checkpoint_every, interval_s=tcfg.checkpoint_interval_s,
+                                  ranks=c.ranks)
         try:
-            final_loss = train(forward, self.data, self.opt, self.schedule, tcfg, seed=self.cfg.seed, device=self.device,
-                               progress=self.progress, record=self.record, checkpoint=self.save, ranks=ranks,
-                               eval_model=evaluator, step_losses=self.step_losses)
+            final_loss = train(s, self.data, tcfg, seed=c.cfg.seed, device=c.device, records=self.files,
+                               checkpoints=checkpoints, ranks=c.ranks, on_phase=on_phase)
             return self.write_summary("finished", final_loss)  # a failure here leaves the final checkpoint to resume
         except NonFiniteError as e:
             try:
-                self.step_losses.flush()
+                self.files.step_losses.flush()
                 self.write_summary("failed", error=str(e))
             except OSError as refused:
-                raise fault(refused, self.run_dir) from None
-            raise UserError(f"run {self.run_dir} failed: {e}") from e
+                raise fault(refused, c.where.path) from None
+            raise UserError(f"run {c.where.path} failed: {e}") from e
         except KeyboardInterrupt as e:
             signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
-            message = (f"stopped by {signal.Signals(signum).name} at step {self.progress.step}; run the same command "
+            message = (f"stopped by {signal.Signals(signum).name} at step {s.progress.step}; run the same command "
                        "again to resume from the last checkpoint")
             self.last_words("interrupted", message)
             raise Interrupted(message, signum) from None
         except OSError as e:
-            error = fault(e, self.run_dir)
+            error = fault(e, c.where.path)
             self.last_words("interrupted", str(error))
             raise error from None
         except Exception as e:
@@ -407,8 +430,9 @@ class Job:
             raise
 
 
-def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, device) -> Job:
+def _start(context: RunContext, resume: bool) -> Job:
     """Loads the data, builds the model and optimizer, resumes from the checkpoint and writes the "running" summary."""
+    cfg, ranks, device, run_dir = context.cfg, context.ranks, context.device, context.where.path
     tcfg = cfg.trainer
     data = _on_rank0(ranks, lambda: DATASETS[cfg.dataset.name](cfg.dataset, data_root=Path(cfg.paths.data), download=cfg.download,
                                                               tokenizer=cfg.model.get("tokenizer")).take(tcfg.limit),
@@ -424,19 +448,18 @@ def _start(cfg, run_dir: Path, full_hash: str, resume: bool, ranks: Ranks, devic
     per_epoch = data.train.num_batches(tcfg.batch_size)
     params = parameter_groups(net, cfg.optimizer.get("weight_decay") or 0.0, decay_2d_only=tcfg.decay_2d_only)
     opt = build_optimizer(cfg.optimizer, params, model=net, steps_per_epoch=per_epoch)
-    schedule = build_schedule(cfg.optimizer, opt, min(tcfg.epochs * per_epoch, tcfg.max_steps or tcfg.epochs * per_epoch))
-    settings = numerics(device, precision=tcfg.precision, world_size=ranks.world_size)
+    schedule = build_schedule(cfg.optimizer, opt, step_budget(tcfg, per_epoch))
     progress = Progress()
     if resume:
         progress = _resume(run_dir / "checkpoint.pt", ranks, device, model=net, opt=opt, schedule=schedule,
-                           config_hash=full_hash, numerics=settings, allow_numerics_change=tcfg.allow_numerics_change)
-    metrics = MetricsLog(run_dir / "metrics.jsonl")
-    mirror = LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, full_hash[:12])
-    step_losses = StepLosses(run_dir if ranks.main else None)
+                           config_hash=context.where.config_hash, numerics=context.numerics,
+                           allow_numerics_change=tcfg.allow_numerics_change)
+    files = RunFiles(MetricsLog(run_dir / "metrics.jsonl"),
+                     LOGGERS[cfg.logger.name if ranks.main else "local"](cfg, run_dir, context.where.id),
+                     StepLosses(run_dir if ranks.main else None), ranks.main)
     if ranks.main:
-        metrics.keep_until(progress.step, progress.records)
-        step_losses.keep_until(progress.step)
-    job = Job(cfg, run_dir, full_hash, ranks, device, settings, data, net, distributed.wrap(net, ranks, device), opt,
-              schedule, progress, metrics, mirror, step_losses)
+        files.metrics.keep_until(progress.step, progress.records)
+        files.step_losses.keep_until(progress.step)
+    job = Job(context, data, TrainingState(net, opt, schedule, progress, distributed.wrap(net, ranks, device)), files)
     job.write_summary("running")
     return job

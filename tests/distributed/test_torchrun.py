@@ -39,8 +39,8 @@ def torchrun(root: Path, *args: str, nproc: int = 2) -> subprocess.CompletedProc
 def kill_mid_run(root: Path, *args: str) -> int:
     """A torchrun job whose workers SIGKILL themselves after step 12, two steps past the mid-epoch checkpoint at
     step 10 (the loop's test hook, on every rank at the same step: no clock); returns the checkpoint's step."""
-    job = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node=2", "run.py", f"paths.root={root}", *COMMON, *args],
-                         cwd=REPO, env={**_env(), "SALSA_TEST_KILL_AT": "step:12"}, capture_output=True, text=True, timeout=180)
+    job = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node=2", "tests/faulty_run.py", f"paths.root={root}", *COMMON,
+                          *args], cwd=REPO, env={**_env(), "SALSA_TEST_KILL_AT": "step:12"}, capture_output=True, text=True, timeout=180)
     assert job.returncode != 0, job.stdout
     return torch.load(run_dir(root) / "checkpoint.pt", weights_only=True)["progress"]["step"]
 

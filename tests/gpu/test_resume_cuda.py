@@ -18,7 +18,8 @@ ARGS = ("experiment=paper_cifar10", "model=mlp", "model.dropout=0.3", "optimizer
 
 
 def start(root, data_root, **env):
-    cmd = [sys.executable, str(REPO / "run.py"), f"paths.root={root}", f"paths.data={data_root}", *ARGS]
+    script = REPO / ("tests/faulty_run.py" if "SALSA_TEST_KILL_AT" in env else "run.py")  # faulty_run: the kill hook
+    cmd = [sys.executable, str(script), f"paths.root={root}", f"paths.data={data_root}", *ARGS]
     return subprocess.run(cmd, cwd=REPO, env={**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8", **env},
                           capture_output=True, text=True, timeout=300)
 

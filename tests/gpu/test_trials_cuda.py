@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from salsa.train.loop import make_closure
-from salsa.train.optimizers import OPTIMIZERS
+from salsa.train.optimizers import build_optimizer
 
 # ours (SaLSa, SLS), the authors' AdamSLS (the paper's columns) and their release; every step searches
 COLUMNS = {"salsa_adam": ("optimizer.adaptive_frequency=false",), "sls_adam": (), "salsa": (), "paper_sls_sgd": (),
@@ -23,7 +23,7 @@ def model_and_batch(device):
 
 def build(compose, name, model):
     cfg = compose("dataset=cifar10", f"optimizer={name}", *COLUMNS[name])
-    return OPTIMIZERS[name](cfg.optimizer, list(model.parameters()), model, 10)
+    return build_optimizer(cfg.optimizer, list(model.parameters()), model=model, steps_per_epoch=10)
 
 
 def closure(model, x, y):

@@ -21,11 +21,17 @@ REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
 
 
+def script_for(env: dict) -> Path:
+    """run.py, or tests/faulty_run.py (run.py with the loop's fault hook) where env asks for a fault."""
+    return REPO / ("tests/faulty_run.py" if "SALSA_TEST_KILL_AT" in env else "run.py")
+
+
 def run_py(*args, cwd=REPO, timeout=120, env=None):
     """run.py as a user runs it, in a subprocess with one torch thread (env: extra variables). Ctrl-C reaches it
     as in a terminal: a shell's background job (CI started with `&`) inherits SIGINT ignored, and Python keeps it so."""
+    script = script_for(env or {})
     env = subprocess_env(**(env or {}))  # without the WANDB_SERVICE an in-process wandb test leaves set
-    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 

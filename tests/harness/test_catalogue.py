@@ -10,6 +10,7 @@ from analysis.names import FAMILY_ORDER, SOURCE_ORDER, catalogue, column_name
 from salsa.optim.base import ClosureLineSearch
 from salsa.optim.closure import ClosureOptimizer
 from salsa.train.optimizers import build_optimizer
+from salsa.train.rundir import identify
 
 ENTRIES = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
 
@@ -54,3 +55,9 @@ def test_the_release_class_old_name_is_a_deprecated_alias():
     with pytest.warns(DeprecationWarning, match="ReleaseSaLSA"):
         old = salsa.reference.SaLSA
     assert old is salsa.reference.ReleaseSaLSA
+
+
+def test_the_labels_do_not_enter_the_run_id_but_the_class_does():
+    base = identify(compose_cfg("optimizer=salsa_adam")).id
+    assert identify(compose_cfg("optimizer=salsa_adam", "optimizer.column=Renamed", "optimizer.source=paper")).id == base
+    assert identify(compose_cfg("optimizer=salsa_adam", "optimizer._target_=salsa.optim.SLS")).id != base

@@ -422,7 +422,7 @@ def file_size_limit(nbytes: int):
 
 def run_stopping(args, env, at: str, action, run_dir):
     """run.py that stops itself at `at` (<phase>:<n>, the loop's hook); action(run_dir) runs while it is stopped."""
-    cmd = [sys.executable, str(REPO / "run.py"), *args]
+    cmd = [sys.executable, str(REPO / "tests/faulty_run.py"), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(**env, SALSA_TEST_KILL_AT=f"{at}:SIGSTOP"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -453,7 +453,7 @@ def check_the_outcome(case, out, root, done, before, paused, paused_before):
 def test_two_identical_commands_one_owner(tmp_path):
     """The second of two identical commands, started while the first trains, says who holds the run directory
     and writes nothing; the first ends as if alone (every record once)."""
-    cmd = [sys.executable, str(REPO / "run.py"), f"paths.root={tmp_path}", *PAUSED]
+    cmd = [sys.executable, str(REPO / "tests/faulty_run.py"), f"paths.root={tmp_path}", *PAUSED]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SALSA_TEST_KILL_AT": "step:5:SIGSTOP"}  # stops itself mid-run
     first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,6 +1,6 @@
 """A kill -9 at each phase of the loop, then the same command: metrics.jsonl equals the uninterrupted run's line
 for line (timings aside), and so do the summary's metrics and the final weights. The kill comes from the loop's
-test hook SALSA_TEST_KILL_AT=<phase>:<n> (salsa/train/loop.py, KillSwitch), so each point is hit exactly."""
+phase hook, handed in by tests/faulty_run.py (SALSA_TEST_KILL_AT=<phase>:<n>), so each point is hit exactly."""
 import json
 
 import pytest
