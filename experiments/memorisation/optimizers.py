@@ -1,9 +1,10 @@
 """The optimizers the memorisation benchmark compares: name -> (folder -> (build(model), step(opt, closure)))."""
 from __future__ import annotations
 
+from experiments.overhead.lockstep import paper_salsa_adam
 from experiments.overhead.release import load_release, release_closure
 from salsa import SaLSa
-from salsa.reference import AdamSLS, ReleaseSaLSA
+from salsa.reference import ReleaseSaLSA
 
 
 def ours(**options):
@@ -33,5 +34,5 @@ OPTIMIZERS = {
     "release": release,
     "reference_salsa": reference(ReleaseSaLSA),
     # the paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml): c=0.3, beta_s=0.99, no speed-up
-    "reference_adamsls": reference(AdamSLS, c=0.3, beta_s=0.99, speed_up=False, init_step_size=0.1),
+    "reference_adamsls": lambda folder: (paper_salsa_adam, lambda opt, closure: opt.step(closure)),
 }

@@ -18,9 +18,16 @@ import torch
 
 from experiments.overhead.release import release_closure
 from salsa import SLS, SaLSa
-from salsa.reference import AdamSLS, ReleaseSaLSA
+from salsa.reference import ReleaseSaLSA
+from salsa.train.optimizers import build_optimizer, catalogue_entry
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def paper_salsa_adam(model, **overrides):
+    """The paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml) on the model's parameters."""
+    return build_optimizer(catalogue_entry("paper_salsa_adam", **overrides), model.parameters(), model=model,
+                           steps_per_epoch=1)
 
 
 def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
@@ -53,10 +60,8 @@ def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
                       ours_step, ours_counts),
         "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=n_batches_per_epoch), ours_step, ours_counts),
         # the paper's ADAM SaLSa as re-implemented: NLP setting (with the frequency rule) and images setting (without)
-        "reference_adam_sls": (lambda m: AdamSLS(m.parameters(), c=0.3, beta_s=0.99, speed_up=True, model=m),
-                               ours_step, ours_counts),
-        "reference_adam_sls_images": (lambda m: AdamSLS(m.parameters(), c=0.3, beta_s=0.99, speed_up=False, model=m),
-                                      ours_step, ours_counts),
+        "reference_adam_sls": (lambda m: paper_salsa_adam(m, speed_up=True), ours_step, ours_counts),
+        "reference_adam_sls_images": (lambda m: paper_salsa_adam(m, speed_up=False), ours_step, ours_counts),
         "reference_salsa": (lambda m: ReleaseSaLSA(m.parameters(), model=m), ours_step, ours_counts),
     }
     if release is not None:
