@@ -48,7 +48,7 @@ def build_tables(runs, planned: int, paper_table, paper_csv: Path):
         raise AnalysisError(f"no finished runs among {len(runs)} runs (statuses: "
                             f"{', '.join(sorted(set(map(str, runs['status']))))})"
                             f"{'; finished but refused: ' + '; '.join(refused) if refused else ''}; nothing written")
-    cells, record = select_cells(finished)
+    cells, record = select_cells(runs)
     tasks, columns = sorted(cells["task"].unique()), ordered_columns(cells["column"].unique())
     absent = [c for c in PAPER_COLUMNS if c not in columns]
     tables, stats, by_metric = [], {}, {}

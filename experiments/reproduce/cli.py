@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.selection import DONE
 from hydra_plugins.salsa_launchers.failures import read_failures
 
 from . import jobs as J
@@ -23,7 +24,7 @@ from . import launch, report, selection
 from .blocks import cartesian_blocks
 from .errors import SweepError
 from .grid import REPO, add_choice, chosen
-from .plan import DONE, Composer, default_costs, plan
+from .plan import Composer, default_costs, plan
 
 
 def parse(argv):
@@ -180,17 +181,18 @@ def reproduce(argv) -> int:
     problems = report.failure_lines(everything, sweep.recorded, shown(grid.root.resolve()))
     failed = [r for r in everything if r.status not in ("finished", "diverged")]
     unselected = [r for r in records if r["winner_lr"] is None]
-    analysis_status = 0 if args.no_analysis else analyse(grid)
     wall = time.perf_counter() - started
     text = summary_text(grid, stages, sweep, problems, records, unselected, wall, stamp(argv), written)
-    (grid.out / "reproduce_report.md").write_text(text, encoding="utf-8")
+    grid.out.mkdir(parents=True, exist_ok=True)
+    (grid.out / "reproduce_report.md").write_text(text, encoding="utf-8")  # before the analysis, whose front page links it
+    analysis_status = 0 if args.no_analysis else analyse(grid)
     print("\n" + text)
     return 1 if failed or unselected or analysis_status else 0
 
 
 def summary_text(grid, stages, sweep, problems, records, unselected, wall, source, written) -> str:
     c = report.counts([r for runs in stages.values() for r in runs])
-    lines = [f"# Reproduce: tier {grid.tier}", "", f"Command: `{source}`  ", f"Wall time: {wall:.0f} s "
+    lines = [f"# Reproduce: tier {grid.tier}", "", f"Command: `{source}`  ", f"Wall time: {wall:.0f} s of runs, before the analysis "
              f"({sweep.launched} multirun launches)  ", f"Runs: {sum(c.values())} planned; finished {c['finished']}, "
              f"diverged {c['diverged']}, not finished {c['running'] + c['missing']}  ",
              f"Tuned-baseline selection: {', '.join(str(shown(p)) for p in written)}"]
