@@ -17,12 +17,12 @@ rests on one seed; "not yet run" without runs.
 import numpy as np
 import pandas as pd
 
-from .names import SALSA_COLUMNS
+from .names import SALSA_COLUMNS, TUNED_PAIRS
 from .stats import t_interval
 from .table import Table, frame
 from .tables import fmt
 
-PAIRS = (("ADAM_SaLSa", "ADAM(tuned)"), ("SGD_SaLSa", "SGD(tuned)"))
+PAIRS = TUNED_PAIRS
 
 
 def _paired(cells: pd.DataFrame, metric: str, difference) -> tuple[pd.Series, list[str], list[str]]:

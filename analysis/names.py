@@ -74,6 +74,12 @@ LINE_SEARCH_COLUMNS = tuple(_ordered_labels(e for e in ENTRIES if e.family in ("
 PAPER_TO_OURS = {e.column: e.label("paper" if e.family == "baseline" else None)
                  for e in sorted(ENTRIES, key=Entry.order) if e.source in PAPER_SOURCES}
 SALSA_FOR_BASELINE = {e.name: e.salsa_column for e in ENTRIES if e.salsa_column}
+# The paper's claims compare each SaLSa column with the tuned baseline the catalogue pairs it with.
+TUNED_PAIRS = tuple(dict.fromkeys((e.salsa_column, e.label("tuned")) for e in sorted(ENTRIES, key=Entry.order)
+                                  if e.salsa_column))
+# How a column's line is drawn: a baseline's lr choice (paper, tuned), else its family (sls, salsa).
+LINE_KIND = {**{e.label(b): b for e in ENTRIES if e.family == "baseline" for b in BASELINES},
+             **{e.label(): e.family for e in ENTRIES if e.family != "baseline"}}
 
 
 def column_name(optimizer: str, baseline: str | None) -> str:

@@ -10,24 +10,23 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from .names import LINE_SEARCH_COLUMNS, ordered_columns
+from .names import COLUMN_ORDER, LINE_KIND, LINE_SEARCH_COLUMNS, ordered_columns
 from .output import Written
 
 matplotlib.use("Agg")  # files only; switching after pyplot's import is fine while no figure exists
 
-STYLE = {  # colour per optimizer family member, line style per kind: print- and colour-blind-friendly
-    "ADAM(paper)": ("#1f77b4", (0, (5, 2))), "ADAM(tuned)": ("#17becf", (0, (1, 1.5))),
-    "SGD(paper)": ("#ff7f0e", (0, (5, 2))), "SGD(tuned)": ("#8c564b", (0, (1, 1.5))),
-    "ADAM_SLS": ("#2ca02c", (0, (6, 2, 1, 2))), "SGD_SLS": ("#7f7f7f", (0, (6, 2, 1, 2))),
-    "ADAM_SaLSa": ("#d62728", "-"), "SGD_SaLSa": ("#9467bd", "-"),
-}
+# Line style per kind of column (names.LINE_KIND), colour per column in the catalogue's order: print- and
+# colour-blind-friendly, and an extra column never takes a paper column's colour.
+DASHES = {"paper": (0, (5, 2)), "tuned": (0, (1, 1.5)), "sls": (0, (6, 2, 1, 2)), "salsa": "-"}
+PALETTE = matplotlib.colormaps["tab20"].colors
 RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 9, "lines.linewidth": 1.6,
       "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 200}
 
 
 def style(column: str) -> dict:
-    color, dashes = STYLE.get(column, (None, "-"))
-    return {"color": color, "linestyle": dashes, "label": column}
+    known = column in COLUMN_ORDER
+    return {"color": PALETTE[COLUMN_ORDER.index(column) % len(PALETTE)] if known else None,
+            "linestyle": DASHES.get(LINE_KIND.get(column), "-"), "label": column}
 
 
 def smooth(values: pd.Series, fraction: float) -> pd.Series:
