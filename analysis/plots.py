@@ -18,7 +18,8 @@ matplotlib.use("Agg")  # files only; switching after pyplot's import is fine whi
 # Line style per kind of column (names.LINE_KIND), colour per column in the catalogue's order: print- and
 # colour-blind-friendly, and an extra column never takes a paper column's colour.
 DASHES = {"paper": (0, (5, 2)), "tuned": (0, (1, 1.5)), "sls": (0, (6, 2, 1, 2)), "salsa": "-"}
-PALETTE = matplotlib.colormaps["tab20"].colors
+_TAB10, _DARK2 = matplotlib.colormaps["tab10"].colors, matplotlib.colormaps["Dark2"].colors
+PALETTE = [_TAB10[i] for i in (0, 9, 1, 5, 2, 7, 3, 4, 6, 8)] + [_DARK2[i] for i in (6, 0, 5, 3, 2, 4, 1, 7)]
 RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 9, "lines.linewidth": 1.6,
       "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 200}
 
