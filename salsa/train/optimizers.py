@@ -13,7 +13,7 @@ import inspect
 from pathlib import Path
 
 import torch
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from salsa.optim import ClosureOptimizer
@@ -37,9 +37,10 @@ def build_optimizer(cfg, params, *, model, steps_per_epoch: int):
     args = {k: tuple(v) if isinstance(v, list) else v
             for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in CATALOGUE}
     offered = {"model": model, "n_batches_per_epoch": steps_per_epoch}
-    takes = inspect.signature(get_object(cfg._target_)).parameters
+    build = instantiate({"_target_": cfg._target_}, _partial_=True)
+    takes = inspect.signature(build).parameters
     args.update({k: v for k, v in offered.items() if k in takes and k not in args})
-    optimizer = instantiate({"_target_": cfg._target_}, _partial_=True)(params, **args)
+    optimizer = build(params, **args)
     return optimizer if isinstance(optimizer, ClosureLineSearch) else ClosureOptimizer(optimizer)
 
 

@@ -64,12 +64,15 @@ def check_compatible(cfg) -> None:
 
 
 def check_optimizer(cfg) -> None:
-    """The optimizer's constructor checks its own arguments (for library users); its ValueError or TypeError
-    becomes the harness's one-line error here, before anything is written."""
+    """The optimizer's constructor checks its own arguments (for library users); its ValueError or TypeError, or
+    a `_target_` that cannot be imported, becomes the harness's one-line error here, before anything is written."""
     probe = torch.nn.Parameter(torch.zeros(1))
     try:
         build_optimizer(cfg.optimizer, [probe], model=None, steps_per_epoch=1)
-    except (ValueError, TypeError, InstantiationException) as e:
+    except InstantiationException:
+        raise UserError(f"optimizer={cfg.optimizer.name}: optimizer._target_={cfg.optimizer._target_} cannot be imported; "
+                        "it must name an optimizer class (module.Class)") from None
+    except (ValueError, TypeError) as e:
         raise UserError(f"optimizer={cfg.optimizer.name}: {e}; fix the optimizer.* values "
                         f"(conf/optimizer/{cfg.optimizer.name}.yaml lists them)") from None
 

@@ -260,6 +260,7 @@ CASES = [
     # values out of range or of the wrong type: caught at composition, nothing written
     invalid(["optimizer.c=0"], "error: optimizer.c=0: must be a number in (0, 1)"),
     invalid(["optimizer.c=-0.5"], "optimizer.c=-0.5"),
+    invalid(["optimizer._target_=nope.Nope"], "optimizer._target_=nope.Nope cannot be imported"),
     invalid(["optimizer.beta3=1"], "optimizer.beta3=1: must be a number in [0, 1)"),
     invalid(["optimizer.beta3=-0.1"], "optimizer.beta3=-0.1"),
     invalid(["optimizer.betas=[0.9,1.0]"], "optimizer.betas=[0.9,1.0]", "two numbers in [0, 1)"),
