@@ -15,7 +15,7 @@ __all__ = ["AdamSLS", "ReleaseSaLSA"]
 
 
 def __getattr__(name: str):
-    if name == "SaLSA":  # the name before 0.2, one letter's case away from salsa.SaLSa
+    if name == "SaLSA":  # the name until 0.1, one letter's case away from salsa.SaLSa
         warnings.warn("salsa.reference.SaLSA is deprecated and will be removed in 0.3: use "
                       "salsa.reference.ReleaseSaLSA (the authors' release class; our SaLSa is salsa.SaLSa)",
                       DeprecationWarning, stacklevel=2)

@@ -34,7 +34,7 @@ from salsa.reference.base import (
     sequential_sum,
 )
 
-MAX_TRIALS = 200  # AdamSLS's own trial limit (the release's is criteria.MAX_TRIALS, 100)
+ADAM_SLS_MAX_TRIALS = 200  # AdamSLS's own trial limit (the release's: criteria.MAX_TRIALS, 100)
 OPTIONS = {("adam", "per_param"), ("scalar", "scalar")}  # the two combinations the paper's columns used
 
 
@@ -119,7 +119,7 @@ class AdamSLS(ReferenceLineSearch):
         loss, h = self._loss(ev), scalar(st["h"])
         d = grads if precondition is None else torch._foreach_mul(precondition, grads)
         with self._evaluator.trials():
-            for trial in range(1, MAX_TRIALS + 1):
+            for trial in range(1, ADAM_SLS_MAX_TRIALS + 1):
                 place(ev.params, origin, d, eta)
                 difference = loss - self._trial_loss(closure, loss)
                 if self.smooth:
@@ -134,8 +134,8 @@ class AdamSLS(ReferenceLineSearch):
                     return eta, trial, True
                 eta *= self.beta_b
         st["h"] = h.item()
-        self._count_trials(MAX_TRIALS)
-        return eta, MAX_TRIALS, False
+        self._count_trials(ADAM_SLS_MAX_TRIALS)
+        return eta, ADAM_SLS_MAX_TRIALS, False
 
     @staticmethod
     def _norm(grads, precondition) -> torch.Tensor:

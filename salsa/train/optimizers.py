@@ -1,29 +1,26 @@
-"""Builds the optimizer a conf/optimizer/<name>.yaml (the optimizer catalogue) declares, and the baselines'
-learning-rate schedules.
+"""Builds the optimizer a conf/optimizer/<name>.yaml (the optimizer catalogue, salsa/catalogue.py) declares, and
+the baselines' learning-rate schedules.
 
-A catalogue entry names its class in `_target_`, built with Hydra's `instantiate`, and describes itself for the
-tables: `column`, `family` (salsa | sls | baseline) and `source` (ours | paper | release | torch), read by the
-analysis and the sweeps (analysis/names.py). Its other fields, but for the ones in CATALOGUE, are the class's
+An entry's `_target_` is built with Hydra's `instantiate`; its fields but NOT_ARGUMENTS are the class's
 constructor arguments. The harness also passes `model` (trial points restore its buffers) and
 `n_batches_per_epoch` (the data set's) to a class whose constructor takes them, unless the entry sets them.
 A torch.optim class is driven through ClosureOptimizer, so the loop has no special case per optimizer."""
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from salsa.catalogue import CATALOGUE_DIR, LABELS
 from salsa.optim import ClosureOptimizer
 from salsa.optim.base import ClosureLineSearch
 from salsa.registry import Registry
 
 SCHEDULES = Registry("schedule")
-CATALOGUE_DIR = Path(__file__).resolve().parents[2] / "conf" / "optimizer"
-# The catalogue's descriptive fields and the baselines' lr choice: not constructor arguments.
-CATALOGUE = ("_target_", "name", "column", "family", "source", "salsa_column", "baseline", "schedule")
+# The entry's class, name and labels, and the baselines' lr choice: not constructor arguments.
+NOT_ARGUMENTS = ("_target_", "name", *LABELS, "baseline", "schedule")
 
 
 def catalogue_entry(name: str, **overrides) -> DictConfig:
@@ -35,7 +32,7 @@ def catalogue_entry(name: str, **overrides) -> DictConfig:
 def build_optimizer(cfg, params, *, model, steps_per_epoch: int):
     """The optimizer of the catalogue entry `cfg` over `params`, on the closure protocol."""
     args = {k: tuple(v) if isinstance(v, list) else v
-            for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in CATALOGUE}
+            for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_ARGUMENTS}
     offered = {"model": model, "n_batches_per_epoch": steps_per_epoch}
     build = instantiate({"_target_": cfg._target_}, _partial_=True)
     takes = inspect.signature(build).parameters

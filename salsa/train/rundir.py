@@ -19,12 +19,14 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from salsa.catalogue import LABELS
 from salsa.registry import UserError
 
-# Config keys that cannot change the numbers of a run, so they do not enter its id (the optimizer catalogue's
-# labels among them: renaming a table column does not make a run again).
+# Config keys that cannot change the numbers of a run, so they do not enter its id. The optimizer catalogue's
+# labels and its `_target_` among them: the entry's name fixes its class (schema.validate refuses another), and
+# the id, like every run id, does not follow the code of that class.
 NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change",
-              "optimizer.column", "optimizer.family", "optimizer.source", "optimizer.salsa_column")
+              *(f"optimizer.{key}" for key in ("_target_", *LABELS)))
 # Recorded in env.numerics but not compared on resume: their effect is torch_threads, which is compared.
 RECORDED_ONLY = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "scikit-learn", "transformers",

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from salsa.catalogue import FAMILIES, SOURCES, catalogue
 from salsa.registry import UserError
 
 
@@ -92,6 +93,8 @@ RULES: dict[str, Rule] = {
     "optimizer.backtrack": number(0, 1, low_open=True),
     "optimizer.max_backtracks": integer(1),
     "optimizer.max_interval": integer(1),
+    "optimizer.family": choice(*FAMILIES),
+    "optimizer.source": choice(*SOURCES),
 }
 _ABSENT = object()
 
@@ -115,3 +118,14 @@ def validate(cfg) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not rule.ok(value):
             raise UserError(f"{key}={shown(value)}: must be {rule.allowed}")
+    check_class(cfg)
+
+
+def check_class(cfg) -> None:
+    """A catalogue entry's name fixes its class (the run id leaves `_target_` out): another class needs its own
+    entry."""
+    entry = catalogue().get(cfg.optimizer.name)
+    target = cfg.optimizer.get("_target_")
+    if entry is not None and target != entry.target:
+        raise UserError(f"optimizer._target_={target}: optimizer={entry.name} is {entry.target}; for another class add "
+                        "an entry conf/optimizer/<new name>.yaml (docs/optimizers.md#adding-an-optimizer)")

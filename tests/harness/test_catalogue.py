@@ -6,11 +6,14 @@ from conftest import CONF, compose_cfg
 from hydra.utils import get_object
 
 import salsa.reference
-from analysis.names import FAMILY_ORDER, SOURCE_ORDER, catalogue, column_name
+from analysis.names import column_name
+from salsa.catalogue import FAMILIES, SOURCES, Entry, catalogue, read
 from salsa.optim.base import ClosureLineSearch
 from salsa.optim.closure import ClosureOptimizer
+from salsa.registry import UserError
 from salsa.train.optimizers import build_optimizer
 from salsa.train.rundir import identify
+from salsa.train.schema import validate
 
 ENTRIES = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
 
@@ -18,7 +21,7 @@ ENTRIES = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
 @pytest.mark.parametrize("name", ENTRIES)
 def test_every_entry_builds_with_instantiate_and_takes_a_step(name):
     cfg = compose_cfg(f"optimizer={name}").optimizer
-    assert cfg.family in FAMILY_ORDER and cfg.source in SOURCE_ORDER
+    assert cfg.family in FAMILIES and cfg.source in SOURCES
     target = get_object(cfg._target_)
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
@@ -37,9 +40,8 @@ def test_every_entry_builds_with_instantiate_and_takes_a_step(name):
 @pytest.mark.parametrize("name", ENTRIES)
 def test_the_analysis_reads_what_the_harness_composes(name):
     cfg = compose_cfg(f"optimizer={name}").optimizer
-    entry = catalogue()[name]
-    assert (entry.name, entry.column, entry.family, entry.source, entry.salsa_column) == (
-        cfg.name, cfg.column, cfg.family, cfg.source, cfg.get("salsa_column"))
+    entry = catalogue()[cfg.name]
+    assert entry == Entry(cfg.name, cfg._target_, cfg.column, cfg.family, cfg.source, cfg.get("salsa_column"))
     assert column_name(name, cfg.baseline).startswith(cfg.column)
 
 
@@ -57,7 +59,21 @@ def test_the_release_class_old_name_is_a_deprecated_alias():
     assert old is salsa.reference.ReleaseSaLSA
 
 
-def test_the_labels_do_not_enter_the_run_id_but_the_class_does():
+def test_the_labels_and_class_stay_out_of_the_run_id_and_the_name_fixes_the_class():
     base = identify(compose_cfg("optimizer=salsa_adam")).id
     assert identify(compose_cfg("optimizer=salsa_adam", "optimizer.column=Renamed", "optimizer.source=paper")).id == base
-    assert identify(compose_cfg("optimizer=salsa_adam", "optimizer._target_=salsa.optim.SLS")).id != base
+    other = compose_cfg("optimizer=salsa_adam", "optimizer._target_=salsa.optim.SLS")
+    assert identify(other).id == base  # so the same name may not name another class:
+    with pytest.raises(UserError, match="optimizer=salsa_adam is salsa.optim.SaLSa; for another class add an entry"):
+        validate(other)
+    with pytest.raises(UserError, match="optimizer.family=adaptive: must be baseline | sls | salsa"):
+        validate(compose_cfg("optimizer=salsa_adam", "optimizer.family=adaptive"))
+
+
+def test_an_entry_builds_on_its_siblings_in_hydras_order(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\n_target_: torch.optim.SGD\ncolumn: B\nfamily: baseline\n"
+                                        "source: torch\nlr: ${dataset.baseline.sgd.lr}\n")
+    (tmp_path / "child.yaml").write_text("defaults:\n  - base\n  - _self_\nname: child\ncolumn: C\n")
+    (tmp_path / "first.yaml").write_text("defaults:\n  - _self_\n  - base\nname: first\n")
+    assert read(tmp_path / "child.yaml") == Entry("child", "torch.optim.SGD", "C", "baseline", "torch")
+    assert read(tmp_path / "first.yaml").name == "base"   # _self_ first: the sibling's fields win, as in Hydra

@@ -1,7 +1,7 @@
 """Every bad input and every fault ends clean (table-driven, run.py in subprocesses as a user runs it).
 
 Each case runs against a copy of one results root that holds a finished run and a run killed mid-training
-(kill -9 through the loop's SALSA_TEST_KILL_AT hook), and checks: the exit status, no traceback (and none of
+(kill -9 through the loop's phase hook: tests/faulty_run.py, SALSA_TEST_KILL_AT), and checks: the exit status, no traceback (and none of
 torch's weights_only=False advice), the message's key words, the finished run byte-identical, and no stray
 run directory, stuck "running" summary or temporary file left behind.
 
@@ -260,7 +260,7 @@ CASES = [
     # values out of range or of the wrong type: caught at composition, nothing written
     invalid(["optimizer.c=0"], "error: optimizer.c=0: must be a number in (0, 1)"),
     invalid(["optimizer.c=-0.5"], "optimizer.c=-0.5"),
-    invalid(["optimizer._target_=nope.Nope"], "optimizer._target_=nope.Nope cannot be imported"),
+    invalid(["optimizer._target_=nope.Nope"], "optimizer._target_=nope.Nope: optimizer=salsa_adam is salsa.optim.SaLSa"),
     invalid(["optimizer.beta3=1"], "optimizer.beta3=1: must be a number in [0, 1)"),
     invalid(["optimizer.beta3=-0.1"], "optimizer.beta3=-0.1"),
     invalid(["optimizer.betas=[0.9,1.0]"], "optimizer.betas=[0.9,1.0]", "two numbers in [0, 1)"),
