@@ -32,9 +32,11 @@ CONF = Path(__file__).resolve().parent / "conf"
 
 def execute(cfg: DictConfig, on_phase=None) -> None:
     """One run of the composed config: its summary printed, or its error as one line and the exit status."""
-    from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
+    from salsa.train.schema import validate
 
     try:
+        validate(cfg)  # the one check of every value, before torch is imported: a bad value costs well under a second
+        from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
         summary, run_dir, trained = run(cfg, on_phase=on_phase)
     except UserError as e:
         where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""

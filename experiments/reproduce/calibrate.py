@@ -51,12 +51,14 @@ def slug(text: str) -> str:
 def measure(composer, args: list[str], steps: int, warmup: int) -> dict:
     """One cut-down run of the harness; its key and mean step time (or the reason it could not run)."""
     from salsa.train.runner import run
+    from salsa.train.schema import validate
 
     cfg = composer.compose(args)
     n = steps + warmup
     cut = [f"trainer.max_steps={n}", "trainer.epochs=1", f"trainer.limit={cfg.trainer.batch_size * n}", "trainer.log_every=1"]
     cfg = composer.compose(args + cut)
     try:
+        validate(cfg)
         summary, run_dir, _ = run(cfg)
     except Exception as e:  # data missing (UserError), out of memory, a compile failure: listed, and the others go on
         return {"key": C.key(cfg), "error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"}

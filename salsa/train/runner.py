@@ -46,7 +46,6 @@ from salsa.train.rundir import (
     warn,
     write_json,
 )
-from salsa.train.schema import validate
 from salsa.train.verify import damage, vouch
 
 
@@ -338,10 +337,10 @@ def summarise(context: RunContext, progress: Progress, *, status: str, totals: d
 
 
 def run(cfg, *, on_phase=None) -> tuple[dict, Path, bool]:
-    """Validates and trains the configured run, or finds it finished; returns (summary, run directory, whether it
-    trained now). Under torchrun (WORLD_SIZE > 1) every rank calls it; only rank 0 writes files and mirrors to W&B.
+    """Trains the configured run, or finds it finished; returns (summary, run directory, whether it trained now).
+    `cfg` has passed salsa.train.schema.validate: the entry points (run.py, calibrate) check it once, before torch
+    is imported. Under torchrun (WORLD_SIZE > 1) every rank calls it; only rank 0 writes files and mirrors to W&B.
     `on_phase`: the loop's phase hook (salsa.train.loop.no_hook; tests hand in fault injection there)."""
-    validate(cfg)
     check_compatible(cfg)
     check_optimizer(cfg)
     ranks, device = distributed.setup(cfg.trainer.device)
