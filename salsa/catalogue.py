@@ -34,30 +34,30 @@ class Entry:
     salsa_column: str | None = None
 
 
-def _fields(path: Path) -> dict:
+def fields(path: Path) -> dict:
     """The entry's fields over those of the sibling entries its `defaults:` list names, in Hydra's order (`_self_`
-    where the list has it, else last)."""
+    where the list has it, else last); interpolations are left as written (the baselines' lr comes from the data
+    set)."""
     if not path.exists():
         raise CatalogueError(f"{path} not found")
-    own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)  # the baselines' lr comes from the data set
+    own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     defaults = own.pop("defaults", [])
-    fields = {}
+    merged = {}
     for item in defaults if "_self_" in defaults else [*defaults, "_self_"]:
         if item == "_self_":
-            fields.update(own)
+            merged.update(own)
         elif isinstance(item, str) and "/" not in item and " " not in item:
-            fields.update(_fields(path.with_name(f"{item}.yaml")))
+            merged.update(fields(path.with_name(f"{item}.yaml")))
         else:
             raise CatalogueError(f"{path}: defaults entry {item!r}: an entry may only build on sibling entries")
-    return fields
+    return merged
 
 
 def read(path: Path) -> Entry:
-    fields = _fields(path)
-    name = str(fields.get("name", path.stem))
-    return Entry(name=name, target=fields.get("_target_"), column=str(fields.get("column", name)),
-                 family=str(fields.get("family", "")), source=str(fields.get("source", "")),
-                 salsa_column=fields.get("salsa_column"))
+    f = fields(path)
+    name = str(f.get("name", path.stem))
+    return Entry(name=name, target=f.get("_target_"), column=str(f.get("column", name)), family=str(f.get("family", "")),
+                 source=str(f.get("source", "")), salsa_column=f.get("salsa_column"))
 
 
 @cache

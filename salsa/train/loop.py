@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from salsa.data import to_device
-from salsa.optim.closure import Backpropagated, at_least_float32
+from salsa.optim.base import ClosureLineSearch
+from salsa.optim.closure import Backpropagated, ClosureOptimizer, at_least_float32
 from salsa.registry import UserError
 from salsa.train.distributed import SINGLE, Ranks
 
@@ -201,7 +202,7 @@ def progress_bar(total: int, start: int, ranks: Ranks):
 class TrainingState:
     """What training changes: what a checkpoint saves and a resume restores."""
     net: torch.nn.Module                 # the module (its weights are what a checkpoint holds)
-    opt: torch.optim.Optimizer           # on the closure protocol (salsa.optim)
+    opt: ClosureLineSearch | ClosureOptimizer  # on the closure protocol (salsa.optim)
     schedule: torch.optim.lr_scheduler.LRScheduler | None
     progress: Progress
     ddp: torch.nn.Module | None = None   # under torchrun: `net` in DistributedDataParallel, what a step calls

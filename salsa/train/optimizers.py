@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from salsa.catalogue import CATALOGUE_DIR, LABELS
+from salsa.catalogue import CATALOGUE_DIR, LABELS, fields
 from salsa.optim import ClosureOptimizer
 from salsa.optim.base import ClosureLineSearch
 from salsa.registry import Registry
@@ -26,7 +26,7 @@ NOT_ARGUMENTS = ("_target_", "name", *LABELS, "baseline", "schedule")
 def catalogue_entry(name: str, **overrides) -> DictConfig:
     """conf/optimizer/<name>.yaml with overrides, to build a catalogue optimizer outside a run (the benchmarks). An
     entry that takes values from the data set (the baselines, `salsa`) needs the composed config instead."""
-    return OmegaConf.merge(OmegaConf.load(CATALOGUE_DIR / f"{name}.yaml"), overrides)
+    return OmegaConf.merge(fields(CATALOGUE_DIR / f"{name}.yaml"), overrides)
 
 
 def build_optimizer(cfg, params, *, model, steps_per_epoch: int):
