@@ -70,7 +70,7 @@ ABLATION_TASKS := experiment=cpu_tier_digits_mlp,cpu_tier_mnist1d_mlp,cpu_tier_m
 ABLATION_SEEDS ?= 0,1,2,3,4
 ABLATION_ROOT ?= outputs/ablations
 ABLATION_RUN = OMP_NUM_THREADS=1 $(OFFLINE) TOKENIZERS_PARALLELISM=false nice -n 10 $(BIN)/python run.py --multirun \
-	hydra/launcher=local hydra.launcher.n_jobs=2 paths.root=$(ABLATION_ROOT) $(ABLATION_TASKS) optimizer=salsa_adam seed=$(ABLATION_SEEDS)
+	hydra/launcher=local hydra.launcher.n_jobs=2 paths.root=$(ABLATION_ROOT) $(ABLATION_TASKS) optimizer=ours_salsa_adam seed=$(ABLATION_SEEDS)
 ablations: install ## beta3, c, frequency rule on/off, old vs new default on the CPU tier -> results/ablations
 	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/beta3 optimizer.beta3=0.9,0.99,0.999
 	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/c optimizer.c=0.1,0.5

@@ -11,12 +11,12 @@ from .names import column_name
 from .train_loss import paper_metric
 
 REQUIRED = ("schema", "status", "run_id", "config_hash", "task", "dataset", "model", "optimizer",
-            "baseline", "lr", "seed", "metrics", "totals")
+            "lr_choice", "lr", "seed", "metrics", "totals")
 TEXT_FIELDS = ("run_dir", "run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
-               "baseline", "column", "damage", "refused")
-CELL = ("task", "optimizer", "baseline", "lr", "seed")  # one run per cell and seed; two configs there are ambiguous
+               "lr_choice", "column", "damage", "refused")
+CELL = ("task", "optimizer", "lr_choice", "lr", "seed")  # one run per cell and seed; two configs there are ambiguous
 IDENTITY = ("run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
-            "baseline", "lr", "seed", "epochs")
+            "lr_choice", "lr", "seed", "epochs")
 CURVE_FIELDS = ("run_id", "task", "column", "seed", "kind", "step", "epoch", "split", "loss", "acc", "step_size",
                 "line_search")
 
@@ -51,7 +51,7 @@ def read_summary(run_dir: Path) -> dict:
     row = {"run_dir": str(run_dir), **{key: summary.get(key) for key in IDENTITY}}
     problems = damage(run_dir, summary) if summary["status"] == "finished" else {}
     row["damage"] = f"{'; '.join(problems.values())}; run it again with: {rerun_command(summary)}" if problems else ""
-    row["column"] = column_name(summary["optimizer"], summary["baseline"])
+    row["column"] = column_name(summary["optimizer"], summary["lr_choice"])
     row.update(summary["metrics"] or {})
     row.update(paper_metric(run_dir))
     row.update(summary["totals"] or {})
@@ -81,7 +81,7 @@ def collect_runs(roots: list[Path]) -> pd.DataFrame:
 def refusals(runs: pd.DataFrame) -> pd.Series:
     """Why a run must not be averaged ("" for the runs that may): not finished, files that do not match the summary
     (salsa.train.verify: damaged after the run, or not the run's), zero training steps (untrained metrics), or one
-    of several runs of one (task, optimizer, baseline, lr, seed) whose configs differ elsewhere (none of them
+    of several runs of one (task, optimizer, lr_choice, lr, seed) whose configs differ elsewhere (none of them
     is refused in favour of another: the choice is the user's)."""
     reasons = pd.Series("", index=runs.index, dtype=object)
     for i, run in runs.iterrows():

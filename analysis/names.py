@@ -56,7 +56,7 @@ LINE_KIND = {**{label(e, b): b for e in ENTRIES if e.family == "baseline" for b 
 
 
 def column_name(optimizer: str, baseline: str | None) -> str:
-    """`adam` + `tuned` -> `ADAM(tuned)`, `salsa_adam` -> `ADAM_SaLSa(ours)`. An optimizer the catalogue does not
+    """`adam` + `tuned` -> `ADAM(tuned)`, `ours_salsa_adam` -> `ADAM_SaLSa(ours)`. An optimizer the catalogue does not
     have keeps its own name, so it still shows up."""
     return label(catalogue().get(optimizer, Entry(optimizer, None, optimizer, "", "")), baseline)
 

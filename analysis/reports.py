@@ -55,13 +55,13 @@ def paired_comparison(cells: pd.DataFrame, cell_stats: pd.DataFrame, metric: str
 
 def tuning(record: pd.DataFrame) -> Table:
     display = frame({
-        "baseline": record["column"], "lr grid": record["lr_grid"], "val loss per lr": record["val_loss_per_lr"],
+        "lr_choice": record["column"], "lr grid": record["lr_grid"], "val loss per lr": record["val_loss_per_lr"],
         "winning lr": record["winner_lr"].map(fmt), "grid runs": record["grid_runs"],
         "grid wall time (s)": record["grid_wall_time_s"].map(fmt),
         "one SaLSa run (s)": [f"{fmt(t)} ({c})" for t, c in zip(record["salsa_run_wall_time_s"], record["salsa_column"])],
         "tuning cost (SaLSa runs)": record["tuning_cost_in_salsa_runs"].map(fmt)}, record["task"], "task")
     if record.empty:
-        display = frame({"baseline": ["no tuned runs"]}, ["—"], "task")
+        display = frame({"lr_choice": ["no tuned runs"]}, ["—"], "task")
     notes = ["The lr is chosen on the VALIDATION loss (val_loss_final) of the grid seed's runs, never on test. "
              "Tuning cost: the whole grid's wall time divided by the mean wall time of one run of the matching "
              "SaLSa variant (which needs no tuning)."]

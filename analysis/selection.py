@@ -1,6 +1,6 @@
 """Which finished runs fill the table cells, and the record of how each tuned baseline was chosen.
 
-Tuned baselines: the sweep writes runs with baseline "tuned" over a grid of `lr` values on one seed
+Tuned baselines: the sweep writes runs with lr_choice "tuned" over a grid of `lr` values on one seed
 (the grid seed). The winning lr is the one with the lowest VALIDATION loss (val_loss_final) on that seed;
 the tuned cell then holds every seed run with the winning lr. The grid's runs are the tuning cost.
 `choose_lr` is that rule, the only copy: the sweep (experiments/reproduce/selection.py) calls it too.
@@ -98,12 +98,12 @@ def select_cells(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs that fill the cells, tuning record with one row per task x tuned optimizer), from every collected run:
     refused runs fill no cell, but a grid run that is not done holds its grid's choice back, as in the sweep."""
     finished = runs[runs["refused"] == ""]
-    records = [tuning_record(group, finished) for _, group in runs[runs["baseline"] == "tuned"].groupby(["task", "optimizer"])]
+    records = [tuning_record(group, finished) for _, group in runs[runs["lr_choice"] == "tuned"].groupby(["task", "optimizer"])]
     record = pd.DataFrame(records, columns=[
         "task", "column", "grid_seed", "lr_grid", "val_loss_per_lr", "winner_lr", "winner_val_loss_final",
         "grid_runs", "grid_wall_time_s", "salsa_column", "salsa_run_wall_time_s", "tuning_cost_in_salsa_runs"])
     winners = set(zip(record["task"], record["column"], record["winner_lr"]))
-    tuned = finished[finished["baseline"] == "tuned"]
+    tuned = finished[finished["lr_choice"] == "tuned"]
     is_winner = [(t, c, lr) in winners for t, c, lr in zip(tuned["task"], tuned["column"], tuned["lr"])]
-    cells = pd.concat([finished[finished["baseline"] != "tuned"], tuned[is_winner]])
+    cells = pd.concat([finished[finished["lr_choice"] != "tuned"], tuned[is_winner]])
     return cells.reset_index(drop=True), record

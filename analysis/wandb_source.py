@@ -27,7 +27,7 @@ def summary_of(run) -> dict:
         "run_id": run.id, "config_hash": None,  # not mirrored to W&B; run_id is its first 12 characters
         "task": config.get("task"), "dataset": (config.get("dataset") or {}).get("name"),
         "model": (config.get("model") or {}).get("name"), "optimizer": optimizer.get("name"),
-        "baseline": optimizer.get("baseline"), "lr": optimizer.get("lr"), "seed": config.get("seed"),
+        "lr_choice": optimizer.get("lr_choice"), "lr": optimizer.get("lr"), "seed": config.get("seed"),
         "epochs": (config.get("trainer") or {}).get("epochs"),
         "metrics": {k: v for k, v in summary.items() if k not in ("status", "step") and k not in TOTALS and not k.startswith("_")
                     and "/" not in k and isinstance(v, (int, float, type(None)))},

@@ -101,7 +101,7 @@ def _ratio(a: dict, b: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.accumulation.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--optimizers", nargs="+", default=["salsa", "salsa_adam", "adam"])
+    parser.add_argument("--optimizers", nargs="+", default=["salsa", "ours_salsa_adam", "torch_adam"])
     parser.add_argument("--one", nargs=2, metavar=("OPTIMIZER", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "accumulation_memory.md")
     args = parser.parse_args(argv)

@@ -32,7 +32,7 @@ SETUPS = {  # name: overrides
 
 def setup(overrides):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["optimizer=adam", "trainer.device=cpu", "trainer.log_every=10", *overrides])
+        cfg = compose("config", overrides=["optimizer=torch_adam", "trainer.device=cpu", "trainer.log_every=10", *overrides])
     data = DATASETS[cfg.dataset.name](cfg.dataset, data_root=Path(cfg.paths.data), download=False, tokenizer=None)
     return cfg, data
 

@@ -108,7 +108,7 @@ def markdown(doc: dict) -> str:
     def setting(k):  # the key less the optimizer: what a step time is compared with Adam's under
         return tuple(v for name, v in k.items() if name != "optimizer")
 
-    adam = {setting(e["key"]): e["step_s"] for e in doc["entries"] if e["key"]["optimizer"] == "adam"}
+    adam = {setting(e["key"]): e["step_s"] for e in doc["entries"] if e["key"]["optimizer"] == "torch_adam"}
     lines = [f"# Measured step costs: {doc['machine']}", "", doc.get("note", "Written by `make calibrate` "
              "(experiments/reproduce/calibrate.py); the dry run's estimate (`make reproduce-* DRY_RUN=1`) reads the .json."), "",
              "| data set | model | batch | micro | precision | compile | channels_last | optimizer | s/step | x adam | "

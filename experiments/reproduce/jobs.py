@@ -1,7 +1,7 @@
 """A Grid -> the runs of each stage, as override lists for run.py.
 
 Stages: "main" (every optimizer x every seed; Adam/SGD with the paper's lr and schedule), "tune" (the lr grid of
-each tuned optimizer on the tuning seed, `optimizer.baseline=tuned`), "tuned" (the selected lr on every seed).
+each tuned optimizer on the tuning seed, `optimizer.lr_choice=tuned`), "tuned" (the selected lr on every seed).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def format_value(value) -> str:
 def _job(stage, task, optimizer, seed, lr=None) -> Job:
     overrides = [("experiment", task.experiment), *task.overrides.items(), ("optimizer", optimizer)]
     if lr is not None:
-        overrides += [("optimizer.baseline", "tuned"), ("optimizer.lr", float(lr))]
+        overrides += [("optimizer.lr_choice", "tuned"), ("optimizer.lr", float(lr))]
     return Job(stage, task.name, optimizer, seed, lr, tuple(overrides + [("seed", seed)]))
 
 

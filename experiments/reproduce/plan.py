@@ -23,7 +23,7 @@ from .jobs import Job
 
 # Leaf values applied to a cached composition instead of composing again (composing takes ~0.2 s);
 # tests/experiments checks that this gives the hash a full composition gives.
-LEAVES = ("seed", "optimizer.lr", "optimizer.baseline", "paths.root")
+LEAVES = ("seed", "optimizer.lr", "optimizer.lr_choice", "paths.root")
 _COMPOSED: dict = {}                    # base overrides -> composed config, for the life of the process
 
 

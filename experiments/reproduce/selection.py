@@ -24,7 +24,7 @@ def select(grid, tune_runs) -> list[dict]:
             choice = choose_lr([GridRun(row["lr"], row["status"], row[SELECTION_METRIC]) for row in rows])
             winner = next((row for row in rows if row["lr"] == choice.lr), None)
             records.append({
-                "task": task.name, "experiment": task.experiment, "optimizer": optimizer, "baseline": "tuned",
+                "task": task.name, "experiment": task.experiment, "optimizer": optimizer, "lr_choice": "tuned",
                 "grid_seed": grid.tuning_seed, "selection_metric": SELECTION_METRIC, "lr_grid": list(lrs),
                 "winner_lr": winner["lr"] if winner else None, "winner_run_id": winner["run_id"] if winner else None,
                 "winner_" + SELECTION_METRIC: winner[SELECTION_METRIC] if winner else None, "not_selected_because": choice.why,

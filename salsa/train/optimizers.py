@@ -20,7 +20,7 @@ from salsa.registry import Registry
 
 SCHEDULES = Registry("schedule")
 # The entry's class, name and labels, and the baselines' lr choice: not constructor arguments.
-NOT_ARGUMENTS = ("_target_", "name", *LABELS, "baseline", "schedule")
+NOT_ARGUMENTS = ("_target_", "name", *LABELS, "lr_choice", "schedule")
 
 
 def catalogue_entry(name: str, **overrides) -> DictConfig:

@@ -320,7 +320,7 @@ def summarise(context: RunContext, progress: Progress, *, status: str, totals: d
     return {
         "schema": 1, "status": status, "run_id": context.where.id, "config_hash": context.where.config_hash,
         "task": cfg.task, "dataset": cfg.dataset.name, "model": cfg.model.name, "optimizer": cfg.optimizer.name,
-        "baseline": cfg.optimizer.baseline, "lr": cfg.optimizer.get("lr"), "seed": cfg.seed, "epochs": cfg.trainer.epochs,
+        "lr_choice": cfg.optimizer.lr_choice, "lr": cfg.optimizer.get("lr"), "seed": cfg.seed, "epochs": cfg.trainer.epochs,
         "world_size": ranks.world_size,
         "metrics": {
             "final_train_loss": final_train_loss,

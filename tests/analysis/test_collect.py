@@ -8,7 +8,7 @@ from .runtree import write_run
 
 
 def test_optimizer_names_map_to_the_paper_columns():
-    assert [column_name(o, b) for o, b in [("adam", "paper"), ("adam", "tuned"), ("sgd", "paper"),
+    assert [column_name(o, b) for o, b in [("torch_adam", "paper"), ("torch_adam", "tuned"), ("torch_sgd", "paper"),
                                            ("paper_sls_adam", "none"), ("paper_sls_sgd", "none"),
                                            ("paper_salsa_adam", "none"), ("salsa", "none"),
                                            ("paper_salsa_sgd", "none")]] == [
@@ -16,7 +16,7 @@ def test_optimizer_names_map_to_the_paper_columns():
 
 
 def test_the_release_and_our_optimizers_are_extra_columns_never_the_papers():
-    extras = [column_name(o, "none") for o in ("release_salsa", "salsa_adam", "salsa_sgd", "sls_adam", "sls_sgd")]
+    extras = [column_name(o, "none") for o in ("release_salsa", "ours_salsa_adam", "ours_salsa_sgd", "ours_sls_adam", "ours_sls_sgd")]
     assert extras == ["SaLSA(release)", "ADAM_SaLSa(ours)", "SGD_SaLSa(ours)", "ADAM_SLS(ours)", "SGD_SLS(ours)"]
     assert not set(extras) & set(PAPER_COLUMNS)
     assert ordered_columns(["ADAM_SaLSa(ours)", "SGD_SaLSa", "SaLSA(release)", "ADAM(paper)"]) == [
@@ -54,10 +54,10 @@ def test_curves_are_tagged_with_their_cell(tmp_path):
 
 def test_tuned_cell_takes_the_validation_winner_on_every_seed(tmp_path):
     for lr, val in ((1e-3, 0.2), (1e-2, 0.1)):
-        write_run(tmp_path, "digits-mlp", "sgd", "tuned", lr, 0, 0.3, val_loss=val, test_loss=1 - val)
-    write_run(tmp_path, "digits-mlp", "sgd", "tuned", 1e-2, 1, 0.4)
+        write_run(tmp_path, "digits-mlp", "torch_sgd", "tuned", lr, 0, 0.3, val_loss=val, test_loss=1 - val)
+    write_run(tmp_path, "digits-mlp", "torch_sgd", "tuned", 1e-2, 1, 0.4)
     runs = collect_runs([tmp_path])
     cells, record = select_cells(runs)
     assert record.iloc[0]["winner_lr"] == 1e-2 and record.iloc[0]["grid_runs"] == 2
     assert sorted(cells["seed"]) == [0, 1] and set(cells["lr"]) == {1e-2}
-    assert json.loads((tmp_path / runs.iloc[0]["run_id"] / "summary.json").read_text())["baseline"] == "tuned"
+    assert json.loads((tmp_path / runs.iloc[0]["run_id"] / "summary.json").read_text())["lr_choice"] == "tuned"

@@ -76,7 +76,7 @@ def test_files_of_other_commands_are_linked_with_their_heading(page):
 
 def test_without_a_task_of_the_papers_the_paper_section_shows_ours_in_the_papers_layout(tmp_path):
     for seed in range(2):
-        write_run(tmp_path / "runs", "digits-mlp", "adam", "paper", 1e-3, seed, 0.1)
+        write_run(tmp_path / "runs", "digits-mlp", "torch_adam", "paper", 1e-3, seed, 0.1)
         write_run(tmp_path / "runs", "digits-mlp", "paper_salsa_adam", "none", None, seed, 0.05)
     out = tmp_path / "results"
     assert main(["--root", str(tmp_path / "runs"), "--out", str(out), "--planned-seeds", "2",

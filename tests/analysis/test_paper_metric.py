@@ -34,7 +34,7 @@ def cells(tmp_path):
     for task in SALSA:
         for seed in range(3):
             for optimizer, baseline, lr, final in (("paper_salsa_adam", "none", None, SALSA[task][seed]),
-                                                   ("adam", "tuned", 1e-3, TUNED[task][seed])):
+                                                   ("torch_adam", "tuned", 1e-3, TUNED[task][seed])):
                 write_losses(write_run(tmp_path, task, optimizer, baseline, lr, seed, final), [9.0] * 19 + [final])
     return collect_runs([tmp_path])
 
@@ -59,7 +59,7 @@ def test_claims_pair_salsa_with_the_tuned_baseline_seed_by_seed(cells):
 def test_an_interval_holding_both_no_effect_and_the_papers_value_is_inconclusive(tmp_path):
     for seed, (salsa, tuned) in enumerate([(0.1, 0.3), (0.3, 0.1), (0.2, 0.2)]):  # accuracy +10, -10, 0 points
         write_run(tmp_path, "a-mlp", "paper_salsa_adam", "none", None, seed, salsa)
-        write_run(tmp_path, "a-mlp", "adam", "tuned", 1e-3, seed, tuned)
+        write_run(tmp_path, "a-mlp", "torch_adam", "tuned", 1e-3, seed, tuned)
     acc = claims_table(collect_runs([tmp_path])).data.iloc[0]
     assert acc["ci95_low"] < 0 < 1.5 < acc["ci95_high"] and acc["verdict"] == "inconclusive"
 
@@ -74,6 +74,6 @@ def test_compute_claim_counts_trial_forwards_and_says_what_was_not_run(cells):
 
 
 def test_claims_without_runs_are_not_yet_run(tmp_path):
-    write_run(tmp_path, "a-mlp", "adam", "paper", 1e-3, 0, 0.1)
+    write_run(tmp_path, "a-mlp", "torch_adam", "paper", 1e-3, 0, 0.1)
     table = claims_table(collect_runs([tmp_path])).data
     assert list(table["verdict"]) == ["not yet run"] * 4

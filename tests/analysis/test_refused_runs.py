@@ -25,14 +25,14 @@ def edit_summary(run_dir, **changes):
 def test_zero_step_unfinished_and_duplicate_runs_are_refused_with_the_reason(tmp_path):
     root = tmp_path / "runs"
     for seed, final in enumerate((0.1, 0.2, 0.3)):
-        write_run(root, "digits-mlp", "adam", "paper", 1e-3, seed, final)
-        write_run(root, "digits-mlp", "salsa_adam", "none", None, seed, final / 10)
-    untrained = write_run(root, "digits-mlp", "sgd", "paper", 0.1, 0, 2.3)
+        write_run(root, "digits-mlp", "torch_adam", "paper", 1e-3, seed, final)
+        write_run(root, "digits-mlp", "ours_salsa_adam", "none", None, seed, final / 10)
+    untrained = write_run(root, "digits-mlp", "torch_sgd", "paper", 0.1, 0, 2.3)
     edit_summary(untrained, **{"totals.steps": 0, "epochs": 0})
-    write_run(root, "digits-mlp", "sgd", "paper", 0.1, 1, 0.5, status="running")
+    write_run(root, "digits-mlp", "torch_sgd", "paper", 0.1, 1, 0.5, status="running")
     # the same (task, optimizer, lr, seed) as `original` under another config (e.g. other epochs): another run id
     [seed0_adam] = [d for d in root.iterdir()
-                    if json.loads((d / "summary.json").read_text())["optimizer"] == "adam"
+                    if json.loads((d / "summary.json").read_text())["optimizer"] == "torch_adam"
                     and json.loads((d / "summary.json").read_text())["seed"] == 0]
     twin = root / "twin00000000"
     shutil.copytree(seed0_adam, twin)
@@ -56,7 +56,7 @@ def test_zero_step_unfinished_and_duplicate_runs_are_refused_with_the_reason(tmp
 
 
 def test_only_zero_step_runs_is_a_clear_error(tmp_path, capsys):
-    run_dir = write_run(tmp_path / "runs", "digits-mlp", "salsa_adam", "none", None, 0, 0.1)
+    run_dir = write_run(tmp_path / "runs", "digits-mlp", "ours_salsa_adam", "none", None, 0, 0.1)
     edit_summary(run_dir, **{"totals.steps": 0})
     assert main(["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--paper-csv", str(PAPER_CSV)]) == 2
     assert "finished but refused: 0 training steps" in capsys.readouterr().err
@@ -67,10 +67,10 @@ def test_runs_whose_files_do_not_match_their_summary_are_refused_with_the_comman
     """A finished summary vouches for its files (salsa.train.verify.vouch, as run.py writes it); a run whose
     metrics.jsonl was emptied or whose train_loss.f32 changed after it finished is listed, never averaged."""
     root = tmp_path / "runs"
-    runs = [write_run(root, "digits-mlp", "adam", "paper", 1e-3, seed, final) for seed, final in enumerate((0.1, 0.2, 0.3))]
+    runs = [write_run(root, "digits-mlp", "torch_adam", "paper", 1e-3, seed, final) for seed, final in enumerate((0.1, 0.2, 0.3))]
     (runs[2] / "train_loss.f32").write_bytes(bytes(40))
     for seed, run_dir in enumerate(runs):
-        edit_summary(run_dir, files=vouch(run_dir), **{"env.argv": ["run.py", "optimizer=adam", f"seed={seed}"]})
+        edit_summary(run_dir, files=vouch(run_dir), **{"env.argv": ["run.py", "optimizer=torch_adam", f"seed={seed}"]})
     (runs[1] / "metrics.jsonl").write_text("")
     (runs[2] / "train_loss.f32").write_bytes(bytes(39) + b"\x01")  # same size, other contents
 
@@ -81,6 +81,6 @@ def test_runs_whose_files_do_not_match_their_summary_are_refused_with_the_comman
     problems = dict(zip(read_csv(out / "tables" / "missing_cells.csv")["run_id"].fillna(""),
                         read_csv(out / "tables" / "missing_cells.csv")["problem"]))
     assert problems[runs[1].name].startswith("files do not match summary.json: metrics.jsonl has 0 lines, 0 bytes")
-    assert problems[runs[1].name].endswith("run it again with: python run.py optimizer=adam seed=1 (not averaged)")
+    assert problems[runs[1].name].endswith("run it again with: python run.py optimizer=torch_adam seed=1 (not averaged)")
     assert problems[runs[2].name].startswith("files do not match summary.json: train_loss.f32 has 40 bytes, sha256 ")
     assert runs[0].name not in problems

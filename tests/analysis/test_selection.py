@@ -47,9 +47,9 @@ def test_the_grid_seed_is_the_seed_with_the_most_lrs():
 def grid_tree(root, statuses):
     """Adam's grid on seed 0 (lr -> val_loss_final, in statuses' order), and the 1e-2 winner on seeds 1 and 2."""
     for lr, (status, val) in statuses.items():
-        write_run(root, "digits-mlp", "adam", "tuned", lr, 0, 0.3, val_loss=val, status=status)
+        write_run(root, "digits-mlp", "torch_adam", "tuned", lr, 0, 0.3, val_loss=val, status=status)
     for seed in (1, 2):
-        write_run(root, "digits-mlp", "adam", "tuned", 1e-2, seed, 0.3, val_loss=0.1)
+        write_run(root, "digits-mlp", "torch_adam", "tuned", 1e-2, seed, 0.3, val_loss=0.1)
     return collect_runs([root])
 
 
@@ -57,7 +57,7 @@ def test_the_analysis_holds_the_cell_back_while_a_grid_run_is_unfinished(tmp_pat
     runs = grid_tree(tmp_path, {1e-3: ("finished", 0.2), 1e-2: ("finished", 0.1), 1e-1: ("interrupted", 0.05)})
     cells, record = select_cells(runs)
     assert math.isnan(record.iloc[0]["winner_lr"]) and record.iloc[0]["grid_seed"] == 0
-    assert (cells["baseline"] == "tuned").sum() == 0
+    assert (cells["lr_choice"] == "tuned").sum() == 0
     # given only the runs it accepts, the unfinished run is out of sight and 1e-2 would be chosen: it needs them all
     _, record = select_cells(runs[runs["refused"] == ""])
     assert record.iloc[0]["winner_lr"] == 1e-2
@@ -67,4 +67,4 @@ def test_the_analysis_breaks_a_tie_towards_the_smaller_lr_and_skips_diverged_run
     runs = grid_tree(tmp_path / "tie", {1e-1: ("finished", 0.1), 1e-2: ("finished", 0.1), 1.0: ("failed", None)})
     cells, record = select_cells(runs)
     assert record.iloc[0]["winner_lr"] == 1e-2 and record.iloc[0]["lr_grid"] == "0.01 0.1"
-    assert sorted(cells.loc[cells["baseline"] == "tuned", "seed"]) == [0, 1, 2]
+    assert sorted(cells.loc[cells["lr_choice"] == "tuned", "seed"]) == [0, 1, 2]

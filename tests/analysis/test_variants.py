@@ -10,8 +10,8 @@ from tests.analysis.runtree import write_run
 def write_variant(root, c: float, finals):
     for seed, final in enumerate(finals):
         # lr=c only makes runtree's run ids differ between the variants (it hashes task, optimizer, lr, seed)
-        run_dir = write_run(root, "digits-mlp", "salsa_adam", "none", c, seed, final)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump({"optimizer": {"name": "salsa_adam", "c": c}}))
+        run_dir = write_run(root, "digits-mlp", "ours_salsa_adam", "none", c, seed, final)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({"optimizer": {"name": "ours_salsa_adam", "c": c}}))
 
 
 def test_a_variant_with_half_the_loss_on_every_seed(tmp_path):

@@ -87,10 +87,10 @@ def assert_agree(got: dict, want: dict) -> None:
             assert got[k] == v, (k, got, want)
 
 
-@pytest.mark.parametrize("optimizer", ["salsa_adam", "adam"])
+@pytest.mark.parametrize("optimizer", ["ours_salsa_adam", "torch_adam"])
 def test_two_gloo_ranks_match_one_process_and_only_rank0_writes(tmp_path, optimizer):
-    # salsa_adam also checkpoints mid-epoch (every 5 steps) for the kill-and-resume part below
-    args = (f"optimizer={optimizer}", *FP64, *(("trainer.checkpoint_every=5", "trainer.log_every=1") if optimizer == "salsa_adam" else ()))
+    # ours_salsa_adam also checkpoints mid-epoch (every 5 steps) for the kill-and-resume part below
+    args = (f"optimizer={optimizer}", *FP64, *(("trainer.checkpoint_every=5", "trainer.log_every=1") if optimizer == "ours_salsa_adam" else ()))
     one = single(tmp_path / "one", *args)
     assert one.returncode == 0, one.stderr
     two = torchrun(tmp_path / "two", *args)
@@ -103,7 +103,7 @@ def test_two_gloo_ranks_match_one_process_and_only_rank0_writes(tmp_path, optimi
     assert (ref["world_size"], got["world_size"], got["status"]) == (1, 2, "finished")
     assert_agree(got["metrics"], ref["metrics"])
     assert counts(got) == counts(ref) and counts(got)["steps"] == 40
-    if optimizer == "salsa_adam":
+    if optimizer == "ours_salsa_adam":
         assert got["totals"]["line_searches"] > 0
     # the per-step losses (rank averages), the evaluations over the full splits and the final train loss
     got_records, ref_records = records(got_dir), records(ref_dir)
@@ -123,7 +123,7 @@ def test_two_gloo_ranks_match_one_process_and_only_rank0_writes(tmp_path, optimi
     assert {Path(p).name for p in written if p.startswith("runs/")} == RUN_FILES
     assert len({Path(p).parts[1] for p in written if p.startswith("hydra/")}) == 1
 
-    if optimizer == "salsa_adam":  # a finished run is skipped on every rank, without touching a file
+    if optimizer == "ours_salsa_adam":  # a finished run is skipped on every rank, without touching a file
         again = torchrun(tmp_path / "two", *args)
         assert again.returncode == 0 and again.stdout.count("nothing to do") == 1, again.stderr
         assert {p: t for p, t in files(tmp_path / "two").items() if p.startswith("runs/")} == \

@@ -37,7 +37,7 @@ def test_paper_dry_run_counts_lists_and_estimates(tmp_path, run_cli):
     # the estimate: steps x step cost x optimizer factor, summed; check it independently
     with Composer(tmp_path) as composer:
         runs = plan(grid, J.main_jobs(grid) + J.tune_jobs(grid), composer)
-    cifar = next(r for r in runs if r.job.task == "cifar10" and r.job.optimizer == "adam")
+    cifar = next(r for r in runs if r.job.task == "cifar10" and r.job.optimizer == "torch_adam")
     assert cifar.steps == math.ceil(50000 / 128) * 100
     assert next(r for r in runs if r.job.task == "gpt2").steps == 600000
     per_tuned = {(t.name, o): sum(r.cost_s for r in runs if r.job.stage == "tune" and r.job.task == t.name and r.job.optimizer == o)
@@ -56,7 +56,7 @@ def test_dry_run_counts_finished_runs_and_leaves_them_out(tmp_path, run_cli):
     done = [r for r in main if r.job.task == "mrpc"]                    # a whole task finished
     for run in done:
         fake_summary(run)
-    adam_grid = [r for r in tune if r.job.task == "mrpc" and r.job.optimizer == "adam"]
+    adam_grid = [r for r in tune if r.job.task == "mrpc" and r.job.optimizer == "torch_adam"]
     for i, run in enumerate(adam_grid):                                  # the grid finished: lowest val loss at i == 1
         fake_summary(run, "diverged_as_failed" if i == 4 else "finished", val_loss=abs(i - 1) + 0.5)
     (adam_grid[4].run_dir / "summary.json").write_text(
@@ -68,7 +68,7 @@ def test_dry_run_counts_finished_runs_and_leaves_them_out(tmp_path, run_cli):
     assert n["left"] < n["total"]
     commands = [line for line in out.splitlines() if "run.py --multirun" in line]
     assert commands and not [c for c in commands if "-main-" in c and "paper_mrpc" in c]   # mrpc's main is done
-    assert [c for c in commands if "-tune-" in c and "paper_mrpc" in c and "optimizer=sgd" in c]  # its SGD grid is not
+    assert [c for c in commands if "-tune-" in c and "paper_mrpc" in c and "optimizer=torch_sgd" in c]  # its SGD grid is not
     winner = adam_grid[1].job.lr
     tuned_lines = [line for line in out.splitlines() if "mrpc" in line and f"lr={winner:g} " in line and "[  to run]" in line]
     assert len(tuned_lines) == 4                                         # the winner on the 4 other seeds

@@ -11,7 +11,7 @@ from experiments.reproduce.plan import Composer, plan
 from salsa.train.rundir import config_hash
 
 PAPER_LINE_SEARCHES = {"paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"}   # the paper's four columns
-LINE_SEARCHES = PAPER_LINE_SEARCHES | {"release_salsa", "salsa_adam"}                   # and the two extra ones
+LINE_SEARCHES = PAPER_LINE_SEARCHES | {"release_salsa", "ours_salsa_adam"}                   # and the two extra ones
 
 
 def test_the_tiers_are_the_paper_grid_and_the_cpu_tier():
@@ -20,7 +20,7 @@ def test_the_tiers_are_the_paper_grid_and_the_cpu_tier():
     assert {"mnli", "qnli", "mrpc", "sst2", "gpt2", "cifar10", "cifar100", "imagenet"} <= set(paper.tasks)
     assert paper.seeds == (0, 1, 2, 3, 4)
     for task in paper.tasks.values():
-        assert len(task.optimizers) == 8 and LINE_SEARCHES == set(task.optimizers) - {"adam", "adamw", "sgd"}
+        assert len(task.optimizers) == 8 and LINE_SEARCHES == set(task.optimizers) - {"torch_adam", "torch_adamw", "torch_sgd"}
         assert set(task.tune) == set(task.optimizers) - LINE_SEARCHES      # every baseline is tuned too
         for lrs in task.tune.values():                                      # log-spaced: constant ratio
             ratios = [b / a for a, b in zip(lrs, lrs[1:])]
@@ -45,24 +45,24 @@ def test_every_task_and_optimizer_composes_with_the_papers_settings(tier):
             assert (cfg.dataset.name, cfg.model.name, cfg.trainer.batch_size, cfg.trainer.epochs) == \
                    (preset.dataset.name, preset.model.name, preset.trainer.batch_size, preset.trainer.epochs)
             if job.stage == "tune":
-                assert cfg.optimizer.baseline == "tuned" and math.isclose(cfg.optimizer.lr, job.lr)
+                assert cfg.optimizer.lr_choice == "tuned" and math.isclose(cfg.optimizer.lr, job.lr)
             elif job.optimizer in LINE_SEARCHES:
-                assert cfg.optimizer.baseline == "none" and "lr" not in cfg.optimizer
+                assert cfg.optimizer.lr_choice == "none" and "lr" not in cfg.optimizer
             else:                                                           # the paper's fixed lr and schedule
-                assert cfg.optimizer.baseline == "paper"
-                assert cfg.optimizer.lr == cfg.dataset.baseline[job.optimizer].lr
+                assert cfg.optimizer.lr_choice == "paper"
+                assert cfg.optimizer.lr == cfg.dataset.paper_lr[job.optimizer.removeprefix("torch_")].lr
 
 
 def test_paper_settings_of_section_4():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for task in ("mnli", "qnli", "mrpc", "sst2"):
-            cfg = compose("config", overrides=[f"experiment=paper_{task}", "optimizer=adam"])
+            cfg = compose("config", overrides=[f"experiment=paper_{task}", "optimizer=torch_adam"])
             assert (cfg.model.name, cfg.trainer.batch_size, cfg.trainer.epochs, cfg.dataset.max_length) == ("bert", 32, 5, 256)
             assert cfg.optimizer.lr == 2e-5 and cfg.optimizer.schedule.name == "warmup_cosine"
         for task in ("cifar10", "cifar100"):
-            cfg = compose("config", overrides=[f"experiment=paper_{task}", "optimizer=sgd"])
+            cfg = compose("config", overrides=[f"experiment=paper_{task}", "optimizer=torch_sgd"])
             assert (cfg.model.name, cfg.trainer.batch_size, cfg.optimizer.lr) == ("resnet34", 128, 0.1)
-        cfg = compose("config", overrides=["experiment=paper_gpt2", "optimizer=adamw"])
+        cfg = compose("config", overrides=["experiment=paper_gpt2", "optimizer=torch_adamw"])
         assert (cfg.optimizer.lr, list(cfg.optimizer.betas), cfg.optimizer.weight_decay) == (6e-4, [0.9, 0.95], 0.1)
         cfg = compose("config", overrides=["experiment=paper_imagenet", "optimizer=salsa"])
         assert (cfg.model.name, cfg.optimizer.c, cfg.optimizer.beta_s, cfg.optimizer.base_opt) == ("resnet50", 0.3, 0.99, "adam")
@@ -91,7 +91,7 @@ def test_five_seeds_are_five_different_runs(tmp_path):
     (lambda g: g["tasks"]["digits"].update(optimizers=["adamm"]), "unknown optimizer(s) adamm"),
     (lambda g: g["tasks"]["digits"].update(experiment="nope"), "no preset conf/experiment/nope.yaml"),
     (lambda g: g["tuning"].update(metric="test_loss_final"), "never a test metric"),
-    (lambda g: g["tasks"]["digits"]["tune"].update(sgd=[]), "non-empty list of positive learning rates"),
+    (lambda g: g["tasks"]["digits"]["tune"].update(torch_sgd=[]), "non-empty list of positive learning rates"),
     (lambda g: g.update(seeds=[0, 0]), "distinct integers"),
     (lambda g: g.update(launcher="pbs"), "no launcher conf/hydra/launcher/pbs.yaml"),
 ])

@@ -20,7 +20,7 @@ EDGE = Path(__file__).with_name("edge_grid.yaml")
 
 
 def grid_run(lr, status, val_loss, test_loss, tmp_path):
-    job = Job("tune", "digits", "sgd", 0, lr, ())
+    job = Job("tune", "digits", "torch_sgd", 0, lr, ())
     run = PlannedRun(job, f"id{lr:g}", tmp_path / f"id{lr:g}", steps=12, cost_s=3.6)
     run.status = status
     run.summary = {"metrics": {"val_loss_final": val_loss, "test_loss_final": test_loss},
@@ -33,12 +33,12 @@ def test_the_lowest_validation_loss_wins_never_the_test_loss(tmp_path):
     runs = [grid_run(0.03, "finished", 0.9, 0.1, tmp_path),    # best on test, not on val
             grid_run(0.3, "finished", 0.5, 0.8, tmp_path),
             grid_run(1e30, "diverged", None, None, tmp_path)]
-    [record] = [r for r in select(grid, runs) if r["optimizer"] == "sgd"]
+    [record] = [r for r in select(grid, runs) if r["optimizer"] == "torch_sgd"]
     assert record["winner_lr"] == 0.3 and record["winner_run_id"] == "id0.3" and record["winner_val_loss_final"] == 0.5
     assert [row["status"] for row in record["grid_runs"]] == ["finished", "finished", "diverged"]
     assert record["tuning_cost"]["runs"] == 3 and record["tuning_cost"]["steps"] == 36
     assert abs(record["tuning_cost"]["estimated_cpu_core_hours"] - 3 * 3.6 / 3600) < 1e-12
-    assert winners([record]) == {("digits", "sgd"): 0.3}
+    assert winners([record]) == {("digits", "torch_sgd"): 0.3}
     written = write([record], tmp_path / "out", "test")
     data = json.loads(Path(written[0]).read_text())
     assert data["selections"][0]["lr_grid"] == [0.03, 0.3, 1e30]
@@ -57,7 +57,7 @@ def test_no_winner_while_the_grid_is_incomplete(tmp_path):
 def test_a_winner_at_the_edge_extends_the_grid_on_that_side_until_it_is_interior(tmp_path):
     grid = load_file(TINY)
     grid = dataclasses.replace(grid, max_extensions=3, tasks={"digits": dataclasses.replace(
-        grid.tasks["digits"], tune={"sgd": (0.1, 0.3, 1.0)})})
+        grid.tasks["digits"], tune={"torch_sgd": (0.1, 0.3, 1.0)})})
     runs = [grid_run(0.1, "finished", 0.9, None, tmp_path), grid_run(0.3, "finished", 0.6, None, tmp_path),
             grid_run(1.0, "finished", 0.5, None, tmp_path)]
     [record] = select(grid, runs)
@@ -83,7 +83,7 @@ def test_the_sweep_extends_an_edge_winner_at_most_max_extensions_times_and_repor
     assert record["extensions"] == pytest.approx([9e-3, 2.7e-2]) and record["winner_lr"] == pytest.approx(2.7e-2)
     assert record["winner_at_grid_edge"] and record["max_extensions"] == 2
     report = (out / "reproduce_report.md").read_text()
-    assert "Grids extended because the winner sat at an edge: digits/sgd + lr 0.009, 0.027" in report
+    assert "Grids extended because the winner sat at an edge: digits/torch_sgd + lr 0.009, 0.027" in report
     assert "Winner still at an edge after 2 extensions" in report
     # the winner then runs on the other seed; a second invocation launches nothing
     status, text, _ = run_cli("--grid", EDGE, "--root", root, "--out", out, "--no-analysis")
@@ -93,7 +93,7 @@ def test_the_sweep_extends_an_edge_winner_at_most_max_extensions_times_and_repor
 def test_the_sweep_and_the_analysis_choose_the_same_lr_from_the_same_run_directories(tmp_path, run_cli):
     spec = yaml.safe_load(TINY.read_text())             # the tiny grid's digits task alone: SGD, a grid with a diverging lr
     del spec["tasks"]["broken"]
-    spec.update(optimizers=["sgd"], optimizer_cost={"sgd": 1.0})
+    spec.update(optimizers=["torch_sgd"], optimizer_cost={"torch_sgd": 1.0})
     path, root = tmp_path / "grid.yaml", tmp_path / "outputs"
     path.write_text(yaml.safe_dump(spec))
     status, text, _ = run_cli("--grid", path, "--root", root, "--out", tmp_path / "results", "--no-analysis")
@@ -105,7 +105,7 @@ def test_the_sweep_and_the_analysis_choose_the_same_lr_from_the_same_run_directo
             [sweep] = select(grid, plan(grid, tune_jobs(grid), composer))
         cells, record = select_cells(collect_runs([root / "runs"]))
         [analysis] = record.to_dict("records")
-        return sweep, analysis, sorted(cells.loc[cells["baseline"] == "tuned", "seed"])
+        return sweep, analysis, sorted(cells.loc[cells["lr_choice"] == "tuned", "seed"])
 
     sweep, analysis, seeds = both()                     # complete: the grid's 1e30 diverged, the winner ran on seed 1
     assert sweep["winner_lr"] in (0.03, 0.3) and analysis["winner_lr"] == sweep["winner_lr"]

@@ -20,12 +20,12 @@ def test_crash_isolation_selection_and_idempotence(tmp_path, run_cli):
     assert status == 1                                                  # the broken task failed ...
     runs = summaries(root)
     finished = [s for s in runs.values() if s["status"] == "finished"]
-    grid_val = {s["lr"]: s["metrics"]["val_loss_final"] for s in finished if s["baseline"] == "tuned" and s["seed"] == 0}
+    grid_val = {s["lr"]: s["metrics"]["val_loss_final"] for s in finished if s["lr_choice"] == "tuned" and s["seed"] == 0}
     winner = min(grid_val, key=grid_val.get)
     # ... alone: every digits run finished (2 optimizers x 2 seeds, the grid, the winner on the other seed)
-    assert sorted((s["optimizer"], s["baseline"], s["lr"] or 0, s["seed"]) for s in finished) == sorted([
-        ("sgd", "paper", 0.1, 0), ("sgd", "paper", 0.1, 1), ("salsa_adam", "none", 0, 0), ("salsa_adam", "none", 0, 1),
-        ("sgd", "tuned", 0.03, 0), ("sgd", "tuned", 0.3, 0), ("sgd", "tuned", winner, 1)])
+    assert sorted((s["optimizer"], s["lr_choice"], s["lr"] or 0, s["seed"]) for s in finished) == sorted([
+        ("torch_sgd", "paper", 0.1, 0), ("torch_sgd", "paper", 0.1, 1), ("ours_salsa_adam", "none", 0, 0), ("ours_salsa_adam", "none", 0, 1),
+        ("torch_sgd", "tuned", 0.03, 0), ("torch_sgd", "tuned", 0.3, 0), ("torch_sgd", "tuned", winner, 1)])
     diverged = [s for s in runs.values() if s["status"] == "failed"]
     assert len(diverged) == 1 and diverged[0]["lr"] == 1e30 and "loss is nan" in diverged[0]["error"]
     report = (out / "reproduce_report.md").read_text()
@@ -56,4 +56,4 @@ def test_dry_run_of_the_tiny_grid_launches_nothing(tmp_path, run_cli):
     status, text, _ = run_cli("--grid", TINY, "--root", tmp_path, "--dry-run")
     assert status == 0 and not (tmp_path / "runs").exists()
     assert "planned runs: 12 (main 8, tune 3, tuned 0, tuned 1 more" in text
-    assert load_file(TINY).tasks["digits"].tune["sgd"] == (0.03, 0.3, 1e30)
+    assert load_file(TINY).tasks["digits"].tune["torch_sgd"] == (0.03, 0.3, 1e30)

@@ -13,7 +13,7 @@ import torch
 from tests.realformat import REPO
 
 TIMING = ("step_time_s", "samples_per_s")
-ARGS = ("experiment=paper_cifar10", "model=mlp", "model.dropout=0.3", "optimizer=salsa_adam", "trainer.device=cuda",
+ARGS = ("experiment=paper_cifar10", "model=mlp", "model.dropout=0.3", "optimizer=ours_salsa_adam", "trainer.device=cuda",
         "trainer.batch_size=8", "trainer.epochs=2", "trainer.checkpoint_every=4", "trainer.log_every=1", "download=false")
 
 

@@ -13,7 +13,7 @@ from tests.numerics import TRAINING_TOL
 from tests.realformat import REPO
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-ARGS = ("experiment=paper_cifar10", "model=mlp", "optimizer=salsa_adam", "trainer.device=cuda", "trainer.batch_size=8",
+ARGS = ("experiment=paper_cifar10", "model=mlp", "optimizer=ours_salsa_adam", "trainer.device=cuda", "trainer.batch_size=8",
         "trainer.epochs=1", "trainer.precision=fp64", "download=false")
 
 

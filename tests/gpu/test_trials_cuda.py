@@ -10,7 +10,7 @@ from salsa.train.loop import make_closure
 from salsa.train.optimizers import build_optimizer
 
 # ours (SaLSa, SLS), the authors' AdamSLS (the paper's columns) and their release; every step searches
-COLUMNS = {"salsa_adam": ("optimizer.adaptive_frequency=false",), "sls_adam": (), "salsa": (), "paper_sls_sgd": (),
+COLUMNS = {"ours_salsa_adam": ("optimizer.adaptive_frequency=false",), "ours_sls_adam": (), "salsa": (), "paper_sls_sgd": (),
            "release_salsa": ("optimizer.speed_up=false",)}
 
 

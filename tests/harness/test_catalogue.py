@@ -42,14 +42,14 @@ def test_the_analysis_reads_what_the_harness_composes(name):
     cfg = compose_cfg(f"optimizer={name}").optimizer
     entry = catalogue()[cfg.name]
     assert entry == Entry(cfg.name, cfg._target_, cfg.column, cfg.family, cfg.source, cfg.get("salsa_column"))
-    assert column_name(name, cfg.baseline).startswith(cfg.column)
+    assert column_name(name, cfg.lr_choice).startswith(cfg.column)
 
 
 def test_columns_say_which_implementation_made_them():
     assert column_name("salsa", "none") == column_name("paper_salsa_adam", "none") == "ADAM_SaLSa"
-    assert column_name("salsa_adam", "none") == "ADAM_SaLSa(ours)"
+    assert column_name("ours_salsa_adam", "none") == "ADAM_SaLSa(ours)"
     assert column_name("release_salsa", "none") == "SaLSA(release)"
-    assert (column_name("adam", "paper"), column_name("adamw", "tuned")) == ("ADAM(paper)", "ADAM(tuned)")
+    assert (column_name("torch_adam", "paper"), column_name("torch_adamw", "tuned")) == ("ADAM(paper)", "ADAM(tuned)")
     assert column_name("my_optimizer", "none") == "my_optimizer"
 
 
@@ -60,19 +60,19 @@ def test_the_release_class_old_name_is_a_deprecated_alias():
 
 
 def test_the_labels_and_class_stay_out_of_the_run_id_and_the_name_fixes_the_class():
-    base = identify(compose_cfg("optimizer=salsa_adam")).id
-    assert identify(compose_cfg("optimizer=salsa_adam", "optimizer.column=Renamed", "optimizer.source=paper")).id == base
-    other = compose_cfg("optimizer=salsa_adam", "optimizer._target_=salsa.optim.SLS")
+    base = identify(compose_cfg("optimizer=ours_salsa_adam")).id
+    assert identify(compose_cfg("optimizer=ours_salsa_adam", "optimizer.column=Renamed", "optimizer.source=paper")).id == base
+    other = compose_cfg("optimizer=ours_salsa_adam", "optimizer._target_=salsa.optim.SLS")
     assert identify(other).id == base  # so the same name may not name another class:
-    with pytest.raises(UserError, match="optimizer=salsa_adam is salsa.optim.SaLSa; for another class add an entry"):
+    with pytest.raises(UserError, match="optimizer=ours_salsa_adam is salsa.optim.SaLSa; for another class add an entry"):
         validate(other)
     with pytest.raises(UserError, match="optimizer.family=adaptive: must be baseline | sls | salsa"):
-        validate(compose_cfg("optimizer=salsa_adam", "optimizer.family=adaptive"))
+        validate(compose_cfg("optimizer=ours_salsa_adam", "optimizer.family=adaptive"))
 
 
 def test_an_entry_builds_on_its_siblings_in_hydras_order(tmp_path):
     (tmp_path / "base.yaml").write_text("name: base\n_target_: torch.optim.SGD\ncolumn: B\nfamily: baseline\n"
-                                        "source: torch\nlr: ${dataset.baseline.sgd.lr}\n")
+                                        "source: torch\nlr: ${dataset.paper_lr.sgd.lr}\n")
     (tmp_path / "child.yaml").write_text("defaults:\n  - base\n  - _self_\nname: child\ncolumn: C\n")
     (tmp_path / "first.yaml").write_text("defaults:\n  - _self_\n  - base\nname: first\n")
     assert read(tmp_path / "child.yaml") == Entry("child", "torch.optim.SGD", "C", "baseline", "torch")

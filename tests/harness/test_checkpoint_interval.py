@@ -15,7 +15,7 @@ from salsa.train.optimizers import build_optimizer
 
 @pytest.mark.parametrize("interval, expected", [(0, 3), (3600, 1)])
 def test_epoch_checkpoints_respect_the_interval(interval, expected):
-    cfg = compose_cfg("optimizer=adam", "trainer.device=cpu", "trainer.epochs=3", "trainer.limit=128",
+    cfg = compose_cfg("optimizer=torch_adam", "trainer.device=cpu", "trainer.epochs=3", "trainer.limit=128",
                       f"trainer.checkpoint_interval_s={interval}")
     data = DATASETS[cfg.dataset.name](cfg.dataset, data_root=Path(cfg.paths.data), download=False,
                                       tokenizer=None).take(cfg.trainer.limit)

@@ -13,7 +13,7 @@ def test_default_run_prints_summary_and_is_idempotent(tmp_path):
     first = run_py(f"paths.root={tmp_path}")
     assert first.returncode == 0, first.stderr
     [summary] = summaries(tmp_path)
-    assert (summary["status"], summary["task"], summary["optimizer"]) == ("finished", "digits-mlp", "salsa_adam")
+    assert (summary["status"], summary["task"], summary["optimizer"]) == ("finished", "digits-mlp", "ours_salsa_adam")
     run_dir = tmp_path / "runs" / summary["run_id"]
     assert str(run_dir) in first.stdout and "final train loss" in first.stdout
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
@@ -32,7 +32,7 @@ def test_multirun_sweeps_seeds_into_separate_run_dirs(tmp_path):
 def test_unknown_option_lists_the_choices(tmp_path):
     out = run_py("optimizer=adamm", f"paths.root={tmp_path}")
     assert out.returncode != 0 and "Could not find 'optimizer/adamm'" in out.stderr
-    assert "salsa_adam" in out.stderr and "sls_sgd" in out.stderr and "Traceback" not in out.stderr
+    assert "ours_salsa_adam" in out.stderr and "ours_sls_sgd" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "runs").exists()
 
 
@@ -64,7 +64,7 @@ def test_the_papers_cifar10_command_offline_is_a_clear_error(tmp_path):
 
 
 def test_nan_loss_marks_the_run_failed(tmp_path):
-    out = run_py("optimizer=sgd", "optimizer.lr=1e30", f"paths.root={tmp_path}")
+    out = run_py("optimizer=torch_sgd", "optimizer.lr=1e30", f"paths.root={tmp_path}")
     assert out.returncode == 2 and "failed" in out.stderr and "loss is nan" in out.stderr, out.stderr
     [summary] = summaries(tmp_path)
     assert summary["status"] == "failed" and summary["error"] and summary["metrics"]["final_train_loss"] is None

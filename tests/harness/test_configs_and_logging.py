@@ -32,14 +32,14 @@ def test_presets_and_every_optimizer_dataset_combination_resolve():
         for dataset in DATASETS.names():
             OmegaConf.to_container(compose_cfg(f"optimizer={optimizer}", f"dataset={dataset}").optimizer, resolve=True)
     assert compose_cfg("experiment=paper_cifar10").model.name == "resnet34"
-    assert compose_cfg("optimizer=salsa_adam").optimizer.c == 0.3 and compose_cfg("optimizer=sls_sgd").optimizer.c == 0.1
+    assert compose_cfg("optimizer=ours_salsa_adam").optimizer.c == 0.3 and compose_cfg("optimizer=ours_sls_sgd").optimizer.c == 0.1
 
 
 def test_baselines_take_the_papers_lr_and_schedule_per_dataset():
-    sst2 = compose_cfg("optimizer=adam", "dataset=sst2").optimizer
+    sst2 = compose_cfg("optimizer=torch_adam", "dataset=sst2").optimizer
     assert (sst2.lr, sst2.schedule.name, sst2.schedule.warmup_frac) == (2e-5, "warmup_cosine", 0.1)
-    assert compose_cfg("optimizer=sgd", "dataset=cifar10").optimizer.lr == 0.1
-    owt = compose_cfg("optimizer=adamw", "dataset=openwebtext").optimizer
+    assert compose_cfg("optimizer=torch_sgd", "dataset=cifar10").optimizer.lr == 0.1
+    owt = compose_cfg("optimizer=torch_adamw", "dataset=openwebtext").optimizer
     assert (owt.lr, list(owt.betas), owt.weight_decay) == (6e-4, [0.9, 0.95], 0.1)
 
 
@@ -60,12 +60,12 @@ def small(tmp_path, *overrides):
 
 
 def test_run_directory_contract_and_reproducibility(tmp_path):
-    summary, run_dir, _ = run(small(tmp_path / "a", "optimizer=adam"))
-    again, _, _ = run(small(tmp_path / "b", "optimizer=adam"))
-    other_seed, _, _ = run(small(tmp_path / "c", "optimizer=adam", "seed=1"))
+    summary, run_dir, _ = run(small(tmp_path / "a", "optimizer=torch_adam"))
+    again, _, _ = run(small(tmp_path / "b", "optimizer=torch_adam"))
+    other_seed, _, _ = run(small(tmp_path / "c", "optimizer=torch_adam", "seed=1"))
     assert again["metrics"] == summary["metrics"] and other_seed["metrics"] != summary["metrics"]
-    assert (summary["optimizer"], summary["baseline"], summary["lr"], summary["seed"], summary["task"]) == \
-           ("adam", "paper", 1e-3, 0, "digits-mlp")
+    assert (summary["optimizer"], summary["lr_choice"], summary["lr"], summary["seed"], summary["task"]) == \
+           ("torch_adam", "paper", 1e-3, 0, "digits-mlp")
     assert summary["run_id"] == run_dir.name == summary["config_hash"][:12] and summary["schema"] == 1
     assert set(summary["metrics"]) == {"final_train_loss", "train_loss_running_mean", "val_loss_final", "val_acc_final",
                                        "val_loss_best", "val_acc_peak", "test_loss_final", "test_acc_final"}
@@ -89,7 +89,7 @@ def test_bf16_autocast_runs_and_clipping_and_micro_batches_work_for_every_optimi
     plain = run(small(tmp_path / "plain", "trainer.epochs=1"))[0]
     clipped = run(small(tmp_path / "clip", "trainer.grad_clip=1e-3", "trainer.micro_batches=2", "trainer.epochs=1"))[0]
     assert clipped["status"] == "finished" and clipped["metrics"] != plain["metrics"]
-    assert run(small(tmp_path, "optimizer=sgd", "trainer.grad_clip=1.0", "trainer.epochs=1"))[0]["status"] == "finished"
+    assert run(small(tmp_path, "optimizer=torch_sgd", "trainer.grad_clip=1.0", "trainer.epochs=1"))[0]["status"] == "finished"
     with pytest.raises(UserError, match="trainer.micro_batches=65 must be an integer from 1 to trainer.batch_size=64"):
         run(small(tmp_path, "trainer.micro_batches=65"))
 

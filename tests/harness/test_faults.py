@@ -260,12 +260,12 @@ CASES = [
     # values out of range or of the wrong type: caught at composition, nothing written
     invalid(["optimizer.c=0"], "error: optimizer.c=0: must be a number in (0, 1)"),
     invalid(["optimizer.c=-0.5"], "optimizer.c=-0.5"),
-    invalid(["optimizer._target_=nope.Nope"], "optimizer._target_=nope.Nope: optimizer=salsa_adam is salsa.optim.SaLSa"),
+    invalid(["optimizer._target_=nope.Nope"], "optimizer._target_=nope.Nope: optimizer=ours_salsa_adam is salsa.optim.SaLSa"),
     invalid(["optimizer.beta3=1"], "optimizer.beta3=1: must be a number in [0, 1)"),
     invalid(["optimizer.beta3=-0.1"], "optimizer.beta3=-0.1"),
     invalid(["optimizer.betas=[0.9,1.0]"], "optimizer.betas=[0.9,1.0]", "two numbers in [0, 1)"),
-    invalid(["optimizer=adam", "optimizer.lr=-1"], "optimizer.lr=-1: must be a number > 0"),
-    invalid(["optimizer=sgd", "optimizer.lr=fast"], "optimizer.lr=fast"),
+    invalid(["optimizer=torch_adam", "optimizer.lr=-1"], "optimizer.lr=-1: must be a number > 0"),
+    invalid(["optimizer=torch_sgd", "optimizer.lr=fast"], "optimizer.lr=fast"),
     invalid(["trainer.batch_size=0"], "trainer.batch_size=0: must be an integer >= 1"),
     invalid(["trainer.batch_size=-64"], "trainer.batch_size=-64"),
     invalid(["trainer.epochs=0"], "trainer.epochs=0: must be an integer >= 1"),
@@ -283,21 +283,21 @@ CASES = [
     invalid(["trainer.device=gpu"], "trainer.device=gpu: must be auto | cpu | cuda | cuda:N"),
     invalid(["trainer.max_steps=0"], "trainer.max_steps=0"),
     invalid(["trainer.checkpoint_every=-1"], "trainer.checkpoint_every=-1"),
-    invalid(["optimizer=adam", "trainer.grad_clip=-1"], "trainer.grad_clip=-1"),
+    invalid(["optimizer=torch_adam", "trainer.grad_clip=-1"], "trainer.grad_clip=-1"),
     invalid(["trainer.compile=maybe"], "trainer.compile=maybe: must be true or false"),
     invalid(["dataset.val_fraction=1.5"], "dataset.val_fraction=1.5"),
     invalid(["optimizer.max_backtracks=0"], "optimizer.max_backtracks=0"),
     # keys no config has, with or without +: refused with the nearest keys, before Hydra composes
     invalid(["trainer.lr=0.1"], "error: trainer.lr: not a key of this config; the nearest keys:", "trainer.log_every"),
     invalid(["+trainer.lr=0.1"], "error: +trainer.lr: no config has this key", "trainer.log_every"),
-    Case("a key of another optimizer", ["optimizer=adam", "optimizer.c=0.5"], 2,
+    Case("a key of another optimizer", ["optimizer=torch_adam", "optimizer.c=0.5"], 2,
          ["error: optimizer.c: not a key of this config", "optimizer.lr"]),
-    Case("a key of another optimizer in a sweep", ["optimizer=salsa_adam,adam", "optimizer.c=0.5", "--multirun"], 2,
+    Case("a key of another optimizer in a sweep", ["optimizer=ours_salsa_adam,torch_adam", "optimizer.c=0.5", "--multirun"], 2,
          ["error: optimizer.c: not a key of this config"]),
     # the optimizer's own ValueError, turned into the same one line
-    invalid(["optimizer=sls_adam", "optimizer.reset_option=7"], "error: optimizer=sls_adam: reset_option must be one of"),
+    invalid(["optimizer=ours_sls_adam", "optimizer.reset_option=7"], "error: optimizer=ours_sls_adam: reset_option must be one of"),
     # other bad input: a clear line, no run directory left behind
-    Case("unknown optimizer", ["optimizer=adamm"], 1, ["Could not find 'optimizer/adamm'", "salsa_adam"]),
+    Case("unknown optimizer", ["optimizer=adamm"], 1, ["Could not find 'optimizer/adamm'", "ours_salsa_adam"]),
     invalid(["model=bert"], "model=bert cannot train on dataset=digits"),
     invalid(["dataset=cifar10", "model=resnet18", "paths.data={root}/nothing"], "cifar-10-python.tar.gz"),
     invalid(["dataset.val_fraction=0.6", "dataset.test_fraction=0.4"], "the train split of dataset=digits is empty"),
@@ -369,7 +369,7 @@ CASES = [
          interrupted_by("SIGTERM"), paused_unchanged=False),
     Case("Ctrl-C", [], 130, ["stopped by SIGINT"], PAUSED, kill_env("step:3:SIGINT"), interrupted_by("SIGINT"),
          paused_unchanged=False),
-    Case("loss diverges", ["optimizer=sgd", "optimizer.lr=1e30"], 2, ["failed", "loss is nan"], new_runs=1),
+    Case("loss diverges", ["optimizer=torch_sgd", "optimizer.lr=1e30"], 2, ["failed", "loss is nan"], new_runs=1),
 ]
 
 

@@ -27,7 +27,7 @@ INVALID = [(d, m) for d in KINDS for m in MODELS.names() if KINDS[d] not in MODE
 
 
 def smoke_cfg(tmp_path, data_root, dataset, model, *extra):
-    return compose_cfg(f"dataset={dataset}", f"model={model}", "optimizer=adam", "trainer.max_steps=2", "trainer.limit=24",
+    return compose_cfg(f"dataset={dataset}", f"model={model}", "optimizer=torch_adam", "trainer.max_steps=2", "trainer.limit=24",
                        "trainer.batch_size=8", "trainer.eval_batch_size=64", "trainer.device=cpu", f"paths.root={tmp_path}",
                        f"paths.data={data_root}", *DATA_OVERRIDES.get(dataset, []), *MODEL_OVERRIDES.get(model, []), *extra)
 

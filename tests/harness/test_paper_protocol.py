@@ -53,7 +53,7 @@ def test_every_paper_task_composes_with_every_column_of_the_grid():
             assert resolved["optimizer"]["name"] == optimizer
             if optimizer == "salsa":   # ADAM SaLSa: the frequency rule on the NLP tasks only, as the authors ran it
                 assert resolved["optimizer"]["speed_up"] is (task.name in nlp), task.name
-    assert {"adam", "sgd", "paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"} <= set(grid.tasks["cifar10"].optimizers)
+    assert {"torch_adam", "torch_sgd", "paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"} <= set(grid.tasks["cifar10"].optimizers)
 
 
 def test_cfg_job_shows_the_papers_cifar10_salsa_run():

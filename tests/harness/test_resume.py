@@ -17,7 +17,7 @@ CASES = {  # dropout exercises the restored RNG, BatchNorm the restored buffers;
 
 
 def start(root, args, **env):
-    cmd = [sys.executable, str(script_for(env)), "dataset=mnist5k", "optimizer=salsa_adam", "trainer.checkpoint_every=20",
+    cmd = [sys.executable, str(script_for(env)), "dataset=mnist5k", "optimizer=ours_salsa_adam", "trainer.checkpoint_every=20",
            "trainer.device=cpu", f"paths.root={root}", *args]
     return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
