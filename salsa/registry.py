@@ -1,4 +1,6 @@
-"""Name -> builder tables. Each config option in conf/<group>/<name>.yaml has exactly one entry here."""
+"""Name -> builder tables: one per config group built in code (dataset, model, logger), where each option
+conf/<group>/<name>.yaml has exactly one entry, and for named values inside a config (a schedule's `name`, a
+tokenizer). Optimizers have no table: an optimizer entry names its class itself (`_target_`, the catalogue)."""
 from __future__ import annotations
 
 from typing import Generic, TypeVar
