@@ -1,7 +1,7 @@
 """Variants of one optimizer side by side: runs that differ in optimizer options -> a table with paired tests.
 
-    python -m analysis.variants --root outputs/issue9-quality --out results/salsa_default \
-        --keys resolution_aware debiased_frequency --baseline "resolution_aware=False debiased_frequency=False"
+    python -m analysis.variants --root outputs/ablations/runs --out results/ablations \
+        --keys c beta3 --baseline "c=0.3 beta3=0.99"
 
 A run's variant is the values of --keys in its config.yaml (optimizer group). Per task and variant: mean and
 95% t-interval over seeds of the final training loss, the final validation accuracy, forwards per step and

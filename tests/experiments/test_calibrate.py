@@ -1,5 +1,5 @@
 """make calibrate: real cut-down runs of a tier's (task, optimizer, precision) on this machine -> a cost file that the
-dry run's estimate then uses, line by line, with the machine and the date; the H200 figures seeded from issue 17."""
+dry run's estimate then uses, line by line, with the machine and the date; the hand-recorded H200 figures."""
 import json
 from types import SimpleNamespace
 
