@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from salsa.train.verify import damage, rerun_command
+from salsa.contract.files import METRICS, SUMMARY
+from salsa.contract.verify import damage, rerun_command
 
 from .errors import AnalysisError
 from .names import column_name
@@ -23,7 +24,7 @@ CURVE_FIELDS = ("run_id", "task", "column", "seed", "kind", "step", "epoch", "sp
 
 def find_run_dirs(root: Path) -> list[Path]:
     """Every directory under root holding a summary.json or a metrics.jsonl (nested sweeps included)."""
-    files = list(root.rglob("summary.json")) + list(root.rglob("metrics.jsonl"))
+    files = list(root.rglob(SUMMARY)) + list(root.rglob(METRICS))
     return sorted({f.parent for f in files})
 
 
@@ -39,7 +40,7 @@ def read_json(path: Path) -> dict:
 
 def read_summary(run_dir: Path) -> dict:
     """One flat row: identity fields, then every metric and every total under its own name."""
-    path = run_dir / "summary.json"
+    path = run_dir / SUMMARY
     if not path.exists():
         return {"run_dir": str(run_dir), "run_id": run_dir.name, "status": "no summary.json"}
     summary = read_json(path)
@@ -80,7 +81,7 @@ def collect_runs(roots: list[Path]) -> pd.DataFrame:
 
 def refusals(runs: pd.DataFrame) -> pd.Series:
     """Why a run must not be averaged ("" for the runs that may): not finished, files that do not match the summary
-    (salsa.train.verify: damaged after the run, or not the run's), zero training steps (untrained metrics), or one
+    (salsa.contract.verify: damaged after the run, or not the run's), zero training steps (untrained metrics), or one
     of several runs of one (task, optimizer, lr_choice, lr, seed) whose configs differ elsewhere (none of them
     is refused in favour of another: the choice is the user's)."""
     reasons = pd.Series("", index=runs.index, dtype=object)
@@ -117,7 +118,7 @@ def collect_curves(runs: pd.DataFrame) -> pd.DataFrame:
     """The metrics.jsonl records of the given runs, long format, tagged with task, column and seed."""
     frames = []
     for run in runs.itertuples():
-        path = Path(run.run_dir) / "metrics.jsonl"
+        path = Path(run.run_dir) / METRICS
         if not path.exists():
             continue
         frame = pd.DataFrame(read_metrics(path))

@@ -2,12 +2,12 @@
 
 A run's column is its entry's `column`, qualified by the baseline's lr choice (`ADAM(paper)`, `ADAM(tuned)`) or,
 for optimizers that are not the paper's, by their source (`ADAM_SaLSa(ours)`, `SaLSA(release)`), so an extra
-column never stands in a paper column's place. The catalogue is read as files (salsa.catalogue: omegaconf, no
+column never stands in a paper column's place. The catalogue is read as files (salsa.contract.catalogue: omegaconf, no
 torch): the analysis imports no training code.
 """
 from __future__ import annotations
 
-from salsa.catalogue import FAMILIES, SOURCES, Entry, catalogue
+from salsa.contract.catalogue import FAMILIES, SOURCES, Entry, catalogue
 
 PAPER_SOURCES = ("torch", "paper")                  # the paper's columns: its baselines and the authors' AdamSLS
 BASELINES = ("paper", "tuned")                      # a baseline's lr: the data set's (paper) or a tuning grid's

@@ -13,18 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salsa.contract.files import STEP_LOSSES
+
 from .stats import cell_stats
 from .table import Table
 from .tables import fmt, summary_rows
 
-FILE = "train_loss.f32"
 WINDOWS = {"last step": 0.0, "last 1%": 0.01, "last 5%": 0.05, "last 10%": 0.10, "last 20%": 0.20}
 CHOSEN = "last 5%"
 KEY = "paper_train_loss"
 
 
 def read_losses(run_dir: Path) -> np.ndarray | None:
-    path = Path(run_dir) / FILE
+    path = Path(run_dir) / STEP_LOSSES
     return np.fromfile(path, dtype="<f4").astype(np.float64) if path.exists() else None
 
 

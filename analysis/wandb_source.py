@@ -10,9 +10,10 @@ Needs the `wandb` package (not a dependency of the analysis otherwise).
 import json
 from pathlib import Path
 
+from salsa.contract.files import METRICS, STEP_LOSSES, SUMMARY
+
 from .errors import AnalysisError
 from .output import write_text
-from .train_loss import FILE as STEP_LOSSES
 
 TOTALS = ("steps", "wall_time_s", "forwards", "backwards", "line_searches", "peak_memory_bytes")
 STATE_TO_STATUS = {"finished": "finished", "running": "running", "crashed": "failed", "failed": "failed",
@@ -63,9 +64,9 @@ def download_project(project: str, cache: Path, api=None) -> Path:
     if not runs:
         raise AnalysisError(f"W&B project {project} has no runs")
     for run in runs:
-        write_text(cache / run.id / "summary.json", json.dumps(summary_of(run)))
+        write_text(cache / run.id / SUMMARY, json.dumps(summary_of(run)))
         lines = "".join(json.dumps(record) + "\n" for record in records_of(run.scan_history()))
-        write_text(cache / run.id / "metrics.jsonl", lines)
+        write_text(cache / run.id / METRICS, lines)
         for file in run.files(names=[STEP_LOSSES]):  # absent from runs mirrored before it was saved
             if file.size:
                 file.download(root=str(cache / run.id), replace=True)

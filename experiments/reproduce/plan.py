@@ -1,5 +1,5 @@
 """Jobs -> planned runs: each composed with Hydra's compose API (the real conf/) to get the run id run.py will
-use (salsa.train.rundir.identify), its status from the run directory, and its step count and cost."""
+use (salsa.contract.runid.identify), its status from the run directory, and its step count and cost."""
 from __future__ import annotations
 
 import copy
@@ -13,8 +13,9 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from salsa.contract.files import SUMMARY
+from salsa.contract.runid import identify
 from salsa.train.loop import step_budget
-from salsa.train.rundir import identify
 
 from . import costs as C
 from .errors import SweepError
@@ -40,7 +41,7 @@ class PlannedRun:
     summary: dict | None = None
 
     def refresh(self) -> PlannedRun:
-        path = self.run_dir / "summary.json"
+        path = self.run_dir / SUMMARY
         try:
             self.summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
         except (OSError, json.JSONDecodeError):

@@ -36,7 +36,8 @@ class SweepFailures(Callback):
 def record_failure(out: Path, cfg, overrides, message: str) -> None:
     """failure.json (run id, overrides, error) in a failed job's Hydra output directory."""
     try:
-        from salsa.train.rundir import identify, write_json
+        from salsa.contract.files import write_json
+        from salsa.contract.runid import identify
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / FAILURE_FILE, {"run_id": identify(cfg).id, "overrides": list(overrides or []), "error": message})
     except Exception as e:  # noqa: BLE001 - the report then says only what summary.json says

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import torch
 
+from salsa.contract.files import atomic_write
 from salsa.registry import UserError
 from salsa.train.distributed import SINGLE, Ranks
+from salsa.train.environment import RECORDED_ONLY
 from salsa.train.loop import Progress
-from salsa.train.rundir import RECORDED_ONLY, atomic_write
 
 KEYS = ("config_hash", "model", "optimizer", "schedule", "rng", "progress")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from salsa.contract.files import STEP_LOSSES, named
 from salsa.registry import Registry, UserError
-from salsa.train.rundir import StepLosses, named
 
 LOGGERS = Registry("logger")
 
@@ -69,8 +69,8 @@ class WandbMirror:
 
     def finish(self, summary: dict) -> None:
         self._call(self.run.summary.update, {"status": summary["status"], **summary["metrics"], **summary["totals"]})
-        if (self.run_dir / StepLosses.FILE).exists():
-            self._call(self.run.save, str(self.run_dir / StepLosses.FILE), base_path=str(self.run_dir), policy="now")
+        if (self.run_dir / STEP_LOSSES).exists():
+            self._call(self.run.save, str(self.run_dir / STEP_LOSSES), base_path=str(self.run_dir), policy="now")
         self._call(self.run.finish, exit_code=0 if summary["status"] == "finished" else 1)
 
     def _call(self, method, *args, **kwargs) -> None:

@@ -1,4 +1,4 @@
-"""Builds the optimizer a conf/optimizer/<name>.yaml (the optimizer catalogue, salsa/catalogue.py) declares, and
+"""Builds the optimizer a conf/optimizer/<name>.yaml (the optimizer catalogue, salsa/contract/catalogue.py) declares, and
 the baselines' learning-rate schedules.
 
 An entry's `_target_` is built with Hydra's `instantiate`; its fields but NOT_ARGUMENTS are the class's
@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from salsa.catalogue import CATALOGUE_DIR, LABELS, fields
+from salsa.contract.catalogue import CATALOGUE_DIR, LABELS, fields
 from salsa.optim import ClosureOptimizer
 from salsa.optim.base import ClosureLineSearch
 from salsa.registry import Registry

@@ -13,6 +13,9 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from salsa.contract.files import move_aside, read_summary, shortfalls, warn, write_json
+from salsa.contract.runid import RunId, identify
+from salsa.contract.verify import damage, vouch
 from salsa.data import DATASETS, Data
 from salsa.data.splits import mix
 from salsa.models import MODELS
@@ -20,6 +23,7 @@ from salsa.optim import NonFiniteError
 from salsa.registry import UserError
 from salsa.train import checkpoint, distributed
 from salsa.train.distributed import SINGLE, Ranks
+from salsa.train.environment import environment, numerics
 from salsa.train.loggers import LOGGERS, LocalOnly, WandbMirror
 from salsa.train.loop import (
     PRECISIONS,
@@ -32,21 +36,7 @@ from salsa.train.loop import (
     train,
 )
 from salsa.train.optimizers import build_optimizer, build_schedule
-from salsa.train.rundir import (
-    MetricsLog,
-    RunId,
-    RunLock,
-    StepLosses,
-    environment,
-    identify,
-    move_aside,
-    numerics,
-    read_summary,
-    shortfalls,
-    warn,
-    write_json,
-)
-from salsa.train.verify import damage, vouch
+from salsa.train.rundir import MetricsLog, RunLock, StepLosses
 
 
 def check_compatible(cfg) -> None:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from salsa.catalogue import FAMILIES, SOURCES, catalogue
+from salsa.contract.catalogue import FAMILIES, SOURCES, catalogue
 from salsa.registry import UserError
 
 

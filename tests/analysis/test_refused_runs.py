@@ -4,7 +4,7 @@ import json
 import shutil
 
 from analysis.cli import main
-from salsa.train.verify import vouch
+from salsa.contract.verify import vouch
 
 from .conftest import PAPER_CSV, read_csv
 from .runtree import write_run
@@ -64,7 +64,7 @@ def test_only_zero_step_runs_is_a_clear_error(tmp_path, capsys):
 
 
 def test_runs_whose_files_do_not_match_their_summary_are_refused_with_the_command_to_rerun(tmp_path):
-    """A finished summary vouches for its files (salsa.train.verify.vouch, as run.py writes it); a run whose
+    """A finished summary vouches for its files (salsa.contract.verify.vouch, as run.py writes it); a run whose
     metrics.jsonl was emptied or whose train_loss.f32 changed after it finished is listed, never averaged."""
     root = tmp_path / "runs"
     runs = [write_run(root, "digits-mlp", "torch_adam", "paper", 1e-3, seed, final) for seed, final in enumerate((0.1, 0.2, 0.3))]

@@ -8,7 +8,7 @@ from experiments.reproduce import jobs as J
 from experiments.reproduce.errors import SweepError
 from experiments.reproduce.grid import CONF, load, load_file, tiers
 from experiments.reproduce.plan import Composer, plan
-from salsa.train.rundir import config_hash
+from salsa.contract.runid import config_hash
 
 PAPER_LINE_SEARCHES = {"paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"}   # the paper's four columns
 LINE_SEARCHES = PAPER_LINE_SEARCHES | {"release_salsa", "ours_salsa_adam"}                   # and the two extra ones

@@ -7,12 +7,12 @@ from hydra.utils import get_object
 
 import salsa.reference
 from analysis.names import column_name
-from salsa.catalogue import FAMILIES, SOURCES, Entry, catalogue, read
+from salsa.contract.catalogue import FAMILIES, SOURCES, Entry, catalogue, read
+from salsa.contract.runid import identify
 from salsa.optim.base import ClosureLineSearch
 from salsa.optim.closure import ClosureOptimizer
 from salsa.registry import UserError
 from salsa.train.optimizers import build_optimizer
-from salsa.train.rundir import identify
 from salsa.train.schema import validate
 
 ENTRIES = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))

@@ -29,10 +29,10 @@ import pytest
 import torch
 from conftest import CONF, REPO, compose_cfg, run_py
 
-from salsa.train.rundir import named
+from salsa.contract.files import named
+from salsa.contract.verify import damage
 from salsa.train.runner import check_optimizer, fault
 from salsa.train.schema import validate
-from salsa.train.verify import damage
 from tests.wandb_offline import subprocess_env
 
 FINISHED = ["trainer.epochs=1", "trainer.device=cpu"]
@@ -492,10 +492,10 @@ def test_each_os_reason_is_one_line_with_the_file(code, what):
 
 
 def test_verify_names_each_damaged_run_and_the_command_that_runs_it_again(tmp_path):
-    """python -m salsa.train.verify: every run directory checked against its summary; a damaged one is named with
+    """python -m salsa.contract.verify: every run directory checked against its summary; a damaged one is named with
     the difference and its command, which runs it again (exit 1 until then)."""
     def verify():
-        return subprocess.run([sys.executable, "-m", "salsa.train.verify", str(tmp_path / "runs")], cwd=REPO,
+        return subprocess.run([sys.executable, "-m", "salsa.contract.verify", str(tmp_path / "runs")], cwd=REPO,
                               capture_output=True, text=True, timeout=60)
     assert run_py(f"paths.root={tmp_path}", *FINISHED).returncode == 0
     assert run_py(f"paths.root={tmp_path}", *PAUSED, env={"SALSA_TEST_KILL_AT": "step:15"}).returncode == -9

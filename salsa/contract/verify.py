@@ -1,9 +1,9 @@
-"""What a finished run vouches for, and the check of it: `python -m salsa.train.verify <runs dir>` prints every
+"""What a finished run vouches for, and the check of it: `python -m salsa.contract.verify <runs dir>` prints every
 run directory whose files do not match its summary.json (exit 1 if any), with the command that runs it again.
 
 A finished summary.json records under "files" the sha256, size and (metrics.jsonl) line count of each file it
-vouches for; run.py checks them before it skips a finished run, and the analysis before it averages one.
-No torch here: the analysis imports this module (docs/run-directory.md)."""
+vouches for; run.py checks them before it skips a finished run, and the analysis before it averages one
+(docs/run-directory.md)."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +13,10 @@ import shlex
 import sys
 from pathlib import Path
 
-VOUCHED = ("checkpoint.pt", "metrics.jsonl", "train_loss.f32")
-COUNTED = ("metrics.jsonl",)  # files whose line count is recorded too (the count a person can check by eye)
+from salsa.contract.files import CHECKPOINT, METRICS, STEP_LOSSES, SUMMARY
+
+VOUCHED = (CHECKPOINT, METRICS, STEP_LOSSES)
+COUNTED = (METRICS,)  # files whose line count is recorded too (the count a person can check by eye)
 
 
 def record(path: Path) -> dict:
@@ -57,7 +59,7 @@ def rerun_command(summary: dict) -> str:
 def state(run_dir: Path) -> tuple[str, str]:
     """(ok | damaged | unfinished | unverified, what to say) for one run directory."""
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return "unfinished", "no summary.json: the same command starts it"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -75,11 +77,11 @@ def state(run_dir: Path) -> tuple[str, str]:
 
 
 def run_dirs(root: Path) -> list[Path]:
-    return sorted({f.parent for pattern in ("summary.json", *VOUCHED) for f in root.rglob(pattern)})
+    return sorted({f.parent for pattern in (SUMMARY, *VOUCHED) for f in root.rglob(pattern)})
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m salsa.train.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m salsa.contract.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="a runs folder (paths.runs, e.g. outputs/runs)")
     args = parser.parse_args(argv)
     if not args.root.is_dir():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-CATALOGUE_DIR = Path(__file__).resolve().parents[1] / "conf" / "optimizer"
+CATALOGUE_DIR = Path(__file__).resolve().parents[2] / "conf" / "optimizer"
 FAMILIES = ("baseline", "sls", "salsa")
 SOURCES = ("torch", "paper", "release", "ours")   # torch.optim; the authors' AdamSLS as the table ran it; their release; ours
 LABELS = ("column", "family", "source", "salsa_column")  # describe an entry; like `_target_`, not in the run id
