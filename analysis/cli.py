@@ -63,7 +63,7 @@ def build_tables(runs, planned: int, paper_table, paper_csv: Path):
     main = stats[CLEAN_METRIC.key]
     # the side-by-side with the paper uses the paper's own metric where the runs recorded their step losses
     logged = PAPER_METRIC if PAPER_METRIC.key in stats else CLEAN_METRIC
-    headline = Headline(claims_table(cells), paper.comparison(paper_table, stats[logged.key], runs, logged.title),
+    headline = Headline(claims_table(cells, runs, record), paper.comparison(paper_table, stats[logged.key], runs, logged.title),
                         by_metric[logged.key], paper_csv)
     tables += [paper.recomputed_summary(paper_table), headline.comparison,
                reports.missing_cells(main, runs), reports.paired_comparison(cells, main),

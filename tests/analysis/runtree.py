@@ -4,6 +4,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 PLANNED = 3
 SEEDS = (0, 1, 2)
 
@@ -31,8 +33,10 @@ WALL = {"paper_salsa_adam": 12.0, "paper_salsa_sgd": 12.0}  # every other run: 1
 STEPS = 100
 
 
-def totals(optimizer: str) -> dict:
-    searches = {"paper_sls_adam": STEPS, "paper_sls_sgd": STEPS, "paper_salsa_adam": 20, "paper_salsa_sgd": 20}.get(optimizer, 0)
+def totals(optimizer: str, searches: int = None) -> dict:
+    """A run's totals; `searches` line searches (default by optimizer) of 1.5 trial forwards each."""
+    if searches is None:
+        searches = {"paper_sls_adam": STEPS, "paper_sls_sgd": STEPS, "paper_salsa_adam": 20, "paper_salsa_sgd": 20}.get(optimizer, 0)
     return {"steps": STEPS, "wall_time_s": WALL.get(optimizer, 10.0), "forwards": STEPS + 1.5 * searches,
             "backwards": STEPS, "line_searches": searches, "peak_memory_bytes": None}
 
@@ -50,7 +54,9 @@ def curve(final: float, optimizer: str) -> list[dict]:
 
 
 def write_run(root: Path, task: str, optimizer: str, lr_choice: str, lr, seed: int, final: float,
-              val_loss: float = None, test_loss: float = None, status: str = "finished") -> Path:
+              val_loss: float = None, test_loss: float = None, status: str = "finished", searches: int = None,
+              acc_peak: float = None, logged: bool = False) -> Path:
+    """One run directory; `logged` also writes train_loss.f32, every step's loss equal to `final` (in float32)."""
     dataset, model = task.split("-")
     config = json.dumps([task, optimizer, lr_choice, lr, seed])
     digest = hashlib.sha256(config.encode()).hexdigest()
@@ -62,12 +68,15 @@ def write_run(root: Path, task: str, optimizer: str, lr_choice: str, lr, seed: i
         "epochs": 5,
         "metrics": {"final_train_loss": final if status == "finished" else None, "train_loss_running_mean": 3 * final,
                     "val_loss_final": val_loss if val_loss is not None else 2 * final,
-                    "val_acc_final": 0.9 - final / 2, "val_loss_best": 1.5 * final, "val_acc_peak": 0.91 - final / 2,
+                    "val_acc_final": 0.9 - final / 2, "val_loss_best": 1.5 * final,
+                    "val_acc_peak": 0.91 - final / 2 if acc_peak is None else acc_peak,
                     "test_loss_final": test_loss, "test_acc_final": None},
-        "totals": totals(optimizer), "env": {"git_commit": "abc", "git_dirty": False, "versions": {}, "hardware": "cpu"},
+        "totals": totals(optimizer, searches), "env": {"git_commit": "abc", "git_dirty": False, "versions": {}, "hardware": "cpu"},
         "error": "diverged: loss is NaN" if status == "failed" else None,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary))
+    if logged:
+        np.full(STEPS, final, dtype="<f4").tofile(run_dir / "train_loss.f32")
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in curve(final, optimizer)))
     return run_dir
 

@@ -48,7 +48,7 @@ def test_claims_first_then_the_paper_table(page):
     assert text.index(SECTIONS[0]) < text.index(SECTIONS[1]) < text.index(SECTIONS[2])
     claims = section(text, 0)
     assert "### The paper's headline claims, checked against our runs" in claims
-    assert "| line search's extra compute, with the frequency rule | about 3% |" in claims
+    assert "| line search's extra compute, with the frequency rule (the paper's SaLSa columns) | about 3% |" in claims
     paper = section(text, 1)
     assert "### Final training loss: the paper's published numbers vs ours" in paper
     assert "| CIFAR10 (resnet34) | cifar10-cnn (cnn) | ADAM(paper) | 0.01394 | 0.2 ± 0.1 (3) | 14.35 |" in paper
