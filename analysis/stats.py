@@ -1,7 +1,8 @@
 """The numbers behind the tables: per-cell statistics, geometric means, ranks, paired tests.
 
 Confidence intervals are Student-t intervals over seeds: mean +- t_{0.975, n-1} * sd / sqrt(n)
-(sd with n-1 in the denominator). The paired comparison is a paired t-test on log(final loss).
+(sd with n-1 in the denominator). The paired comparison is a paired t-test on log(final loss), its p-values
+adjusted for the family of tests with Holm's step-down rule (holm).
 """
 import numpy as np
 import pandas as pd
@@ -64,3 +65,16 @@ def paired_log_ttest(a: pd.Series, b: pd.Series) -> dict:
         test = stats.ttest_rel(log_a, log_b)
         result.update(t=float(test.statistic), p_value=float(test.pvalue))
     return result
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment over the finite p-values (NaN stays NaN): with p_(1) <= ... <= p_(m),
+    adjusted p_(i) = max over j <= i of min(1, (m - j + 1) p_(j)). Rejecting where adjusted p <= alpha keeps the
+    chance of any false rejection in the family at most alpha, whatever the dependence between the tests."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return adjusted

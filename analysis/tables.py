@@ -14,7 +14,7 @@ class Metric:
     title: str
     higher_is_better: bool
     summary: str             # "log average" (geometric mean over tasks) or "average" (arithmetic)
-    scale: float = 1.0       # display only (accuracies in %)
+    scale: float = 1.0       # the runs' value -> the title's unit (accuracies: fractions -> %), in every file
 
 
 METRICS = [
@@ -27,6 +27,11 @@ METRICS = [
     Metric("val_loss_final", "Final validation log loss", False, "log average"),
 ]
 CLEAN_METRIC, PAPER_METRIC = METRICS[0], METRICS[1]
+
+
+def in_unit(cell_stats: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """The cells' numbers in the title's unit, as the CSV holds them."""
+    return cell_stats.assign(**{c: cell_stats[c] * metric.scale for c in ("mean", "std", "ci95_low", "ci95_high")})
 
 
 def fmt(value: float) -> str:
@@ -75,6 +80,8 @@ def notes(means: pd.DataFrame, metric: Metric, planned: int, absent_columns) -> 
     if absent_columns:
         text.append(f"No runs at all for: {', '.join(absent_columns)}.")
     text.append("Tuned baselines use the lr that won on val_loss_final (see tuning).")
+    if metric.scale != 1:
+        text.append("Values in % in every file (the CSV too); the average rank is a rank.")
     return text
 
 
@@ -93,9 +100,9 @@ def metric_table(cell_stats: pd.DataFrame, metric: Metric, planned: int, absent_
     bold |= {(metric.summary, c) for c in best(summary.loc[metric.summary], metric.higher_is_better)}
     bold |= {("average rank", c) for c in best(summary.loc["average rank"], higher_is_better=False)}
     n_complete = len(complete_tasks(means)[0])
-    extra = [{"task": label, "column": c, "n": n_complete, "mean": v}
+    extra = [{"task": label, "column": c, "n": n_complete, "mean": v * (metric.scale if label == metric.summary else 1)}
              for label, row in summary.iterrows() for c, v in row.items()]
-    data = pd.concat([cell_stats.assign(metric=metric.key), pd.DataFrame(extra).assign(metric=metric.key)],
+    data = pd.concat([in_unit(cell_stats, metric).assign(metric=metric.key), pd.DataFrame(extra).assign(metric=metric.key)],
                      ignore_index=True)
     return Table(metric.key, metric.title, display, data, bold, notes(means, metric, planned, absent_columns))
 
@@ -108,6 +115,6 @@ def ci_table(cell_stats: pd.DataFrame, metric: Metric) -> Table:
             for r in cell_stats.itertuples()]
     display = cell_stats.assign(text=text).pivot(index="task", columns="column", values="text").loc[tasks, columns]
     note = ("Mean and 95% Student-t confidence interval over seeds: mean ± t(0.975, n-1)·sd/√n; "
-            "no interval with one seed.")
+            "no interval with one seed." + (" Values in % in every file (the CSV too)." if metric.scale != 1 else ""))
     return Table(f"{metric.key}_ci95", f"{metric.title}: 95% confidence intervals", display,
-                 cell_stats.assign(metric=metric.key), notes=[note])
+                 in_unit(cell_stats, metric).assign(metric=metric.key), notes=[note])

@@ -49,6 +49,15 @@ def test_claims_first_then_the_paper_table(page):
     claims = section(text, 0)
     assert "### The paper's headline claims, checked against our runs" in claims
     assert "| line search's extra compute, with the frequency rule (the paper's SaLSa columns) | about 3% |" in claims
+    assert ("| claim | paper | ours, Student-t 95% | sign-flip 95% (exact p of no effect) | n | failed to train / runs "
+            "| rests on | verdict |") in claims
+    for row in ("accuracy: SaLSa - tuned Adam/SGD (peak validation accuracy), pooled (the paper's definition)",
+                "accuracy: ADAM_SaLSa vs ADAM(tuned)", "accuracy: SGD_SaLSa vs SGD(tuned)", "log loss: ADAM_SaLSa vs ADAM(tuned)"):
+        assert f"| {row} |" in claims
+    # runtree: SGD_SaLSa's seed 2 on cifar10-cnn diverged; the tiny-cnn run still running is not a failure
+    assert "SGD_SaLSa 1/6 (1 diverged, 0 at the constant loss); SGD(tuned) 0/0" in claims
+    assert "Scope: these verdicts hold for the tasks run here (cifar10-cnn, digits-mlp, tiny-cnn)" in claims
+    assert "With 3 seeds the smallest exact two-sided p is 2/2^3 = 0.25 > 0.05" in claims
     paper = section(text, 1)
     assert "### Final training loss: the paper's published numbers vs ours" in paper
     assert "| CIFAR10 (resnet34) | cifar10-cnn (cnn) | ADAM(paper) | 0.01394 | 0.2 ± 0.1 (3) | 14.35 |" in paper

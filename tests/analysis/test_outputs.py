@@ -72,6 +72,15 @@ def test_best_per_row_in_bold(analysed):
     assert "**90.5 ± 0.25 (3)**" in accuracy  # highest accuracy is best: 0.91 - 0.01/2 in %
 
 
+def test_accuracy_files_hold_the_percentages_their_title_names(analysed):
+    for name in ("val_acc_peak", "val_acc_peak_ci95"):
+        path = analysed[0] / "tables" / f"{name}.csv"
+        assert path.read_text().startswith("# Peak validation accuracy (%)")
+        assert cells(analysed[0], name).loc[("digits-mlp", "ADAM_SaLSa"), "mean"] == pytest.approx(90.5)  # 0.905
+    table = cells(analysed[0], "val_acc_peak")
+    assert table.loc[("average rank", "ADAM_SaLSa"), "mean"] == 1.0  # a rank stays a rank
+
+
 def test_confidence_intervals(analysed):
     cell = cells(analysed[0], "final_train_loss_ci95").loc[("digits-mlp", "SGD(paper)")]
     half = 4.302652729911275 * 0.1 / math.sqrt(3)  # values 0.1, 0.2, 0.3: sd 0.1
@@ -96,6 +105,11 @@ def test_paired_comparison(analysed):
     mean = sum(d) / 3
     sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 2)
     assert row["p_value"] == pytest.approx(2 * student.sf(abs(mean / (sd / math.sqrt(3))), 2))
+    # Holm over the table's p-values: the i-th smallest times (m - i + 1), made non-decreasing, capped at 1
+    p = sorted(paired["p_value"].dropna())
+    adjusted = [min(1.0, max((len(p) - j) * p[j] for j in range(i + 1))) for i in range(len(p))]
+    assert row["p_holm"] == pytest.approx(adjusted[p.index(row["p_value"])])
+    assert paired["p_holm"].isna().sum() == paired["p_value"].isna().sum()
 
 
 def test_compute_table(analysed):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.stats import average_ranks, cell_stats, geometric_mean, paired_log_ttest, t_interval
+from analysis.stats import average_ranks, cell_stats, geometric_mean, holm, paired_log_ttest, t_interval
 
 
 def test_t_interval_matches_the_hand_computed_student_t_interval():
@@ -72,3 +72,9 @@ def test_cell_stats_averages_duplicate_seeds_per_seed_and_reports_them():
     cells = pd.DataFrame({"task": ["t"] * 3, "column": ["A"] * 3, "seed": [0, 0, 1], "loss": [1.0, 3.0, 4.0]})
     row = cell_stats(cells, "loss", planned=2, tasks=["t"], columns=["A"]).iloc[0]
     assert (row["n"], row["mean"], row["duplicate_seeds"]) == (2, 3.0, "0")  # seed 0 -> 2.0, seed 1 -> 4.0
+
+
+def test_holm_adjusts_the_sorted_p_values_step_down():
+    # sorted: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, raised to the 0.06 before it; NaN is no test
+    assert holm([0.04, 0.01, float("nan"), 0.03]) == pytest.approx([0.06, 0.03, float("nan"), 0.06], nan_ok=True)
+    assert holm([0.5, 0.9]).tolist() == [1.0, 1.0]  # 0.5 x 2 = 1.0; 0.9 x 1 = 0.9, raised to the 1.0 before it
