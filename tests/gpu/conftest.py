@@ -1,7 +1,9 @@
 """The CUDA tests (`make test-gpu`; at most 8 minutes on one GPU). Without CUDA every test here is skipped at
-collection with the reason, before anything is built, so `make test` passes through them at once.
-`cuda` is the device fixture (it skips too, for a test run on its own); `data_root` holds tiny files in the real formats
-of every paper data set (tests/realformat.py). Nothing here needs wandb, datasets or submitit: a test that does skips."""
+collection with the reason, before anything is built, so `make test` passes through them at once. `--device cpu` runs
+the same tests on the CPU (`make gpu-checks DEVICE=cpu SMOKE=1`: the checks' own smoke run), with gloo for NCCL.
+`device` is the device fixture (it skips too, for a test run on its own); `data_root` holds tiny files in the real
+formats of every paper data set (tests/realformat.py). Nothing here needs wandb, datasets or submitit: a test that
+does skips."""
 import os
 
 os.environ.update(WANDB_MODE="disabled", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
@@ -19,8 +21,16 @@ HERE = Path(__file__).resolve().parent
 NO_CUDA = "no CUDA device (torch.cuda.is_available() is False): tests/gpu runs where a GPU is (make test-gpu)"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cuda", choices=("cuda", "cpu"), help="tests/gpu's device (default cuda)")
+
+
+def chosen(config) -> torch.device:
+    return torch.device(config.getoption("--device", default="cuda"))
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
+    if chosen(config).type == "cpu" or torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason=NO_CUDA)
     for item in items:
@@ -29,10 +39,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def cuda() -> torch.device:
-    if not torch.cuda.is_available():
+def device(request) -> torch.device:
+    device = chosen(request.config)
+    if device.type == "cuda" and not torch.cuda.is_available():
         pytest.skip(NO_CUDA)
-    return torch.device("cuda")
+    return device
 
 
 def need(module: str, why: str) -> None:

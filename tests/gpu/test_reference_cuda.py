@@ -8,7 +8,6 @@ from tests.numerics import ONE_STEP, TRAINING_TOL
 from tests.optim.helpers import load_release_or_skip
 from tests.optim.test_reference import ADAM_SLS_SETTINGS, SALSA_SETTINGS, STEPS, authors_pair, digits_mlp, follow
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available() is False)")
 CASES = {**{f"AdamSLS-{k}": ("AdamSLS", v) for k, v in ADAM_SLS_SETTINGS.items()},
          **{f"SaLSA-{k}": ("SaLSA", v) for k, v in SALSA_SETTINGS.items()}}
 
@@ -29,12 +28,12 @@ STEPS_BEFORE_CHAOS = {"SaLSA-use_mv": 150}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_reference_classes_follow_the_wheel_on_cuda(case, tmp_path):
-    release, cuda = load_release_or_skip(tmp_path), torch.device("cuda")
+def test_reference_classes_follow_the_wheel_on_cuda(case, device, tmp_path):
+    release = load_release_or_skip(tmp_path)
     name, kwargs = CASES[case]
-    ours_model, theirs_model = digits_mlp(torch.float64).to(cuda), digits_mlp(torch.float64).to(cuda)
+    ours_model, theirs_model = digits_mlp(torch.float64).to(device), digits_mlp(torch.float64).to(device)
     ours, theirs, theirs_step = authors_pair(release, name, kwargs, ours_model, theirs_model)
-    worst, ours_sizes, theirs_sizes = follow(ours_model, ours, theirs_model, theirs_step, torch.float64, cuda,
+    worst, ours_sizes, theirs_sizes = follow(ours_model, ours, theirs_model, theirs_step, torch.float64, device,
                                              STEPS_BEFORE_CHAOS.get(case, STEPS))
     assert ours_sizes == theirs_sizes
     assert ours.totals()["forwards"] == theirs.state["n_forwards"]

@@ -13,13 +13,13 @@ import torch
 from tests.realformat import REPO
 
 TIMING = ("step_time_s", "samples_per_s")
-ARGS = ("experiment=paper_cifar10", "model=mlp", "model.dropout=0.3", "optimizer=ours_salsa_adam", "trainer.device=cuda",
-        "trainer.batch_size=8", "trainer.epochs=2", "trainer.checkpoint_every=4", "trainer.log_every=1", "download=false")
+ARGS = ("experiment=paper_cifar10", "model=mlp", "model.dropout=0.3", "optimizer=ours_salsa_adam", "trainer.batch_size=8",
+        "trainer.epochs=2", "trainer.checkpoint_every=4", "trainer.log_every=1", "download=false")
 
 
-def start(root, data_root, **env):
+def start(root, data_root, device, **env):
     script = REPO / ("tests/faulty_run.py" if "SALSA_TEST_KILL_AT" in env else "run.py")  # faulty_run: the kill hook
-    cmd = [sys.executable, str(script), f"paths.root={root}", f"paths.data={data_root}", *ARGS]
+    cmd = [sys.executable, str(script), f"paths.root={root}", f"paths.data={data_root}", f"trainer.device={device.type}", *ARGS]
     return subprocess.run(cmd, cwd=REPO, env={**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8", **env},
                           capture_output=True, text=True, timeout=300)
 
@@ -33,15 +33,15 @@ def records(path):
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in (path / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_kill_9_then_resume_on_cuda_gives_the_same_numbers(cuda, data_root, tmp_path):
-    reference = start(tmp_path / "ref", data_root)
+def test_kill_9_then_resume_on_cuda_gives_the_same_numbers(device, data_root, tmp_path):
+    reference = start(tmp_path / "ref", data_root, device)
     assert reference.returncode == 0, reference.stderr
     # SIGKILL after step 10, two steps past the checkpoint at step 8 (the loop's test hook: no clock)
-    victim = start(tmp_path / "killed", data_root, SALSA_TEST_KILL_AT="step:10")
+    victim = start(tmp_path / "killed", data_root, device, SALSA_TEST_KILL_AT="step:10")
     assert victim.returncode == -signal.SIGKILL, victim.stderr
     killed = run_dir(tmp_path / "killed")
     assert torch.load(killed / "checkpoint.pt", weights_only=True)["progress"]["step"] == 8
-    resumed = start(tmp_path / "killed", data_root)
+    resumed = start(tmp_path / "killed", data_root, device)
     assert resumed.returncode == 0, resumed.stderr
     ref = run_dir(tmp_path / "ref")
     a, b = (json.loads((d / "summary.json").read_text()) for d in (ref, killed))

@@ -31,8 +31,8 @@ def closure(model, x, y):
 
 
 @pytest.mark.parametrize("name", COLUMNS)
-def test_trials_see_the_gradient_evaluations_dropout_masks_on_cuda(name, cuda, compose):
-    model, x, y = model_and_batch(cuda)
+def test_trials_see_the_gradient_evaluations_dropout_masks_on_cuda(name, device, compose):
+    model, x, y = model_and_batch(device)
     opt = build(compose, name, model)
     masks = []
     model[2].register_forward_hook(lambda m, inp, out: masks.append((out == 0).clone()))
@@ -44,13 +44,14 @@ def test_trials_see_the_gradient_evaluations_dropout_masks_on_cuda(name, cuda, c
 
 
 @pytest.mark.parametrize("name", COLUMNS)
-def test_a_step_leaves_the_cuda_rng_where_one_forward_does(name, cuda, compose):
-    model, x, y = model_and_batch(cuda)
-    torch.cuda.manual_seed(123)
+def test_a_step_leaves_the_cuda_rng_where_one_forward_does(name, device, compose):
+    model, x, y = model_and_batch(device)
+    rng = torch.cuda if device.type == "cuda" else torch  # the dropout masks' generator
+    rng.manual_seed(123)
     model(x)
-    expected, cpu = torch.cuda.get_rng_state(), torch.get_rng_state()
+    expected, cpu = rng.get_rng_state(), torch.get_rng_state()
     opt = build(compose, name, model)
-    torch.cuda.manual_seed(123)
+    rng.manual_seed(123)
     opt.step(closure(model, x, y))
     assert opt.last_step_stats()["forwards"] >= 2
-    assert torch.equal(torch.cuda.get_rng_state(), expected) and torch.equal(torch.get_rng_state(), cpu)
+    assert torch.equal(rng.get_rng_state(), expected) and torch.equal(torch.get_rng_state(), cpu)
