@@ -219,7 +219,8 @@ def shown(path: Path) -> Path:
 
 
 def analyse(grid) -> int:
-    args = [sys.executable, "-m", "analysis", "--root", str(shown(grid.root.resolve() / "runs")), "--out", str(shown(grid.out))]
+    args = [sys.executable, "-m", "analysis", "--root", str(shown(grid.root.resolve() / "runs")), "--out", str(shown(grid.out)),
+            "--planned-seeds", str(len(grid.seeds))]
     paper_csv = REPO / "results" / "paper_table_final_train_loss.csv"
     if paper_csv.exists():
         args += ["--paper-csv", str(shown(paper_csv))]
