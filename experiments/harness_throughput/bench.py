@@ -49,7 +49,7 @@ def harness(cfg, data, tmp: Path) -> float:
     progress, records = Progress(), []
 
     def save():
-        checkpoint.save(tmp / "checkpoint.pt", model=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})
+        checkpoint.write(tmp / "checkpoint.pt", net=model, opt=opt, schedule=None, progress=progress, config_hash="x", numerics={})
 
     start = time.perf_counter()
     train(TrainingState(model, opt, None, progress), data, cfg.trainer, seed=0, device=torch.device("cpu"),

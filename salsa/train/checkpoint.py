@@ -1,4 +1,4 @@
-"""checkpoint.pt: model, optimizer (SaLSa's whole line-search state), scheduler, RNG and loop position.
+"""checkpoint.pt: the network, optimizer (SaLSa's whole line-search state), scheduler, RNG and loop position.
 Only tensors and plain containers, so it loads with torch.load(weights_only=True).
 
 Under torchrun rank 0 writes it (the replicas are identical) with every rank's RNG state under "rng_ranks";
@@ -29,16 +29,16 @@ def _rng() -> dict:
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []}
 
 
-def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: str, numerics: dict,
-         ranks: Ranks = SINGLE) -> None:
-    """`model` is the bare module (not the DDP wrapper). Every rank calls it; rank 0 writes (an OSError such as
+def write(path: Path, *, net, opt, schedule, progress: Progress, config_hash: str, numerics: dict,
+          ranks: Ranks = SINGLE) -> None:
+    """`net` is the bare module (not the DDP wrapper). Every rank calls it; rank 0 writes (an OSError such as
     a full disk leaves the previous checkpoint and no temporary file)."""
     rngs = ranks.gather(_rng())
     if not ranks.main:
         return
     state = {
         "config_hash": config_hash,
-        "model": model.state_dict(),
+        "model": net.state_dict(),
         "optimizer": opt.state_dict(),
         "schedule": None if schedule is None else schedule.state_dict(),
         "rng": rngs[0],
@@ -47,7 +47,7 @@ def save(path: Path, *, model, opt, schedule, progress: Progress, config_hash: s
     }
     if ranks.active:
         state["rng_ranks"] = rngs
-    atomic_write(path, lambda f: _save(state, f), binary=True)
+    atomic_write(path, lambda f: _torch_save(state, f), binary=True)
 
 
 class _Writes:
@@ -68,7 +68,7 @@ class _Writes:
         self.file.flush()
 
 
-def _save(state: dict, file) -> None:
+def _torch_save(state: dict, file) -> None:
     writes = _Writes(file)
     try:
         torch.save(state, writes)
@@ -115,12 +115,12 @@ def check_config(state: dict, path: Path, config_hash: str) -> None:
         raise UserError(f"{path} belongs to another config (hash {state['config_hash'][:12]}); move it away and run again")
 
 
-def restore(state: dict, path: Path, *, model, opt, schedule, config_hash: str, numerics: dict,
+def restore(state: dict, path: Path, *, net, opt, schedule, config_hash: str, numerics: dict,
             allow_numerics_change: bool, ranks: Ranks = SINGLE) -> Progress:
-    """Loads a checkpoint read by `read` into the model, optimizer, schedule and RNG; the loop's Progress."""
+    """Loads a checkpoint read by `read` into the network, optimizer, schedule and RNG; the loop's Progress."""
     check_config(state, path, config_hash)
     changes = check_numerics(path, state.get("numerics"), numerics, allow=allow_numerics_change)
-    model.load_state_dict(state["model"])
+    net.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     if schedule is not None:
         schedule.load_state_dict(state["schedule"])

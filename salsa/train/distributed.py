@@ -130,11 +130,30 @@ def setup(device_name: str) -> tuple[Ranks, torch.device]:
     return ranks, device
 
 
-def wrap(model: torch.nn.Module, ranks: Ranks, device: torch.device) -> DistributedDataParallel | None:
+def on_rank0(ranks: Ranks, work, *, then_others: bool = False):
+    """work() on rank 0; a UserError there is raised on every rank. then_others=False: every rank gets rank 0's
+    result. then_others=True: the other ranks then run work() themselves (they find rank 0's downloads and
+    caches) and each keeps its own result."""
+    result, error = None, None
+    if ranks.main:
+        try:
+            result = work()
+        except UserError as e:
+            error = str(e)
+    if then_others:
+        error = ranks.from_main(error)
+    else:
+        result, error = ranks.from_main((result, error))
+    if error:
+        raise UserError(error)
+    return work() if then_others and not ranks.main else result
+
+
+def wrap(net: torch.nn.Module, ranks: Ranks, device: torch.device) -> DistributedDataParallel | None:
     """DistributedDataParallel under torchrun (gradients averaged over ranks), else None."""
     if not ranks.active:
         return None
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def check_batch_size(batch_size: int, ranks: Ranks) -> None:

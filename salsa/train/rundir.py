@@ -1,11 +1,12 @@
 """The training side's writers into the run directory (docs/run-directory.md; the file names and rules are
-salsa.contract's): its lock, the metrics log and the step losses."""
+salsa.contract's): its lock, the metrics log, the step losses, and RunFiles, the loop's writers on rank 0."""
 from __future__ import annotations
 
 import fcntl
 import json
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from salsa.contract.files import LOCK, atomic_write, named
 from salsa.registry import UserError
+from salsa.train.loggers import LocalOnly, WandbMirror
 
 
 def append(path: Path, data: bytes) -> None:
@@ -104,3 +106,20 @@ class StepLosses:
         if self.path is not None and self.path.exists() and self.path.stat().st_size > 4 * step:
             os.truncate(self.path, 4 * step)
         self._pending.clear()
+
+
+@dataclass
+class RunFiles:
+    """Rank 0's writers into the run directory (on other ranks they write nothing): the loop's Records."""
+    metrics: MetricsLog
+    mirror: LocalOnly | WandbMirror   # the W&B mirror of the files, or nothing
+    step_losses: StepLosses
+    main: bool
+
+    def record(self, r: dict) -> None:
+        if self.main:
+            self.metrics.write(r)
+            self.mirror.log(r)
+
+    def step_loss(self, loss: float) -> None:
+        self.step_losses.append(loss)

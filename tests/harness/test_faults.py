@@ -31,7 +31,8 @@ from conftest import CONF, REPO, compose_cfg, run_py
 
 from salsa.contract.files import named
 from salsa.contract.verify import damage
-from salsa.train.runner import check_optimizer, fault
+from salsa.train.preflight import check_optimizer
+from salsa.train.runner import fault
 from salsa.train.schema import validate
 from tests.wandb_offline import subprocess_env
 

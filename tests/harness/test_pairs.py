@@ -7,7 +7,8 @@ from conftest import compose_cfg
 
 from salsa.models import MODELS
 from salsa.registry import UserError
-from salsa.train.runner import check_compatible, run
+from salsa.train.preflight import check_compatible
+from salsa.train.runner import run
 
 KINDS = {"digits": "image", "mnist5k": "image", "mnist1d": "vector", "rotten_tomatoes": "text", "cifar10": "image",
          "cifar100": "image", "imagenet": "image", "openwebtext": "lm",

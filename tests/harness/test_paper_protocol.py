@@ -15,7 +15,7 @@ from salsa.data import Data
 from salsa.models import MODELS
 from salsa.optim.closure import Backpropagated
 from salsa.train.loop import loss_fn, make_closure
-from salsa.train.runner import parameter_groups
+from salsa.train.build import parameter_groups
 
 PRESETS = {  # dataset: (model, trainer, batch size, epochs, micro-batches, grad clip, decay_2d_only)
     "cifar10": ("resnet34", "paper_image", 128, 100, 1, None, False),
