@@ -142,7 +142,7 @@ def scope_notes(data: pd.DataFrame) -> list[str]:
     for r in data.itertuples():
         lines.append(f"- {r.claim}: " + ("no tasks" if r.tasks_n == 0 else
                      f"{fmt(r.tasks_mean)}, Student-t {interval(r.tasks_ci95_low, r.tasks_ci95_high)}, sign-flip "
-                     f"{interval(r.tasks_signflip95_low, r.tasks_signflip95_high)}, n = {r.tasks_n} tasks: "
+                     f"{interval(r.tasks_signflip95_low, r.tasks_signflip95_high)}, n = {r.tasks_n} task{'s' * (r.tasks_n > 1)}: "
                      f"{r.tasks_verdict} (over {r.counted}: {r.verdict})"))
     return lines
 
