@@ -221,3 +221,23 @@ def test_claim_3_holds_the_papers_columns_alone_over_cells(tmp_path):
     ours = table.loc["line search's extra compute, with the frequency rule: ADAM_SaLSa(ours) (extra column, not the paper's)"]
     assert ours["runs"] == 3 and ours["ours"] == pytest.approx(1.0)
     assert not any("without the frequency rule: " in claim for claim in table.index)  # no extra rows without runs
+
+
+def test_claim_3_about_rule_inside_the_range_and_missing_it(tmp_path):
+    # 2 tasks x 3 of the paper's SaLSa columns = 6 cells: k = floor(0.025 * 2^6) = 1, so the sign-flip interval is
+    # [the smallest cell, the largest cell] (the extreme subset means are single values)
+    on = {"salsa": (20, 22), "paper_salsa_adam": (24, 26), "paper_salsa_sgd": (28, 30)}   # 10-15% of a step
+    for optimizer, counts in on.items():
+        for task, count in zip(("a-mlp", "b-mlp"), counts):
+            for seed in range(2):
+                write_run(tmp_path, task, optimizer, "none", None, seed, 0.1, searches=count)
+                write_run(tmp_path, task, optimizer, "none", None, seed + 2, 0.1, searches=100)  # rule off: 50%
+    table, _ = claims(tmp_path)
+    rule_on = table.loc["line search's extra compute, with the frequency rule (the paper's SaLSa columns)"]
+    cells = [0.5 * c for counts in on.values() for c in counts]
+    assert (rule_on["n"], rule_on["signflip95_low"], rule_on["signflip95_high"]) == (6, min(cells), max(cells))
+    assert (rule_on["ci95_low"], rule_on["ci95_high"]) == pytest.approx(t_interval(cells))
+    assert rule_on["ci95_low"] > 6 and rule_on["verdict"] == "not reproduced"      # both miss [1.5, 6]
+    rule_off = table.loc["line search's extra compute, without the frequency rule (the paper's SaLSa columns)"]
+    assert (rule_off["n"], rule_off["ci95_low"], rule_off["signflip95_high"]) == (6, 50, 50)
+    assert rule_off["verdict"] == "reproduced"                                     # both inside [15, 60]
