@@ -174,12 +174,13 @@ def claims_table(cells: pd.DataFrame, runs: pd.DataFrame, record: pd.DataFrame) 
         "rests on": [f"{r.runs} runs ({r.columns or '—'}); tasks: {r.tasks or '—'}" for r in data.itertuples()],
         "verdict": data["verdict"]}, data["claim"], "claim")
     no_reference = without_reference(cells)
+    references = [f"{d} {CONSTANT_LOSS[d]:.4g}" for d in sorted(set(cells["dataset"])) if d in CONSTANT_LOSS]
     notes = [" ".join(__doc__.split("\n\n")[1].split()), " ".join(__doc__.split("\n\n")[2].split()),
              " ".join(RULES.split("\n\n")[0].split()) + " " + " ".join(RULES.split("\n\n")[1].split()),
              f"Failed to train: diverged, or a final training loss at least {1 - TOLERANCE:g} x the constant "
-             "predictor's (the entropy of the training class frequencies, analysis/failures.py)"
-             + (f"; no such reference for {', '.join(no_reference)}: only divergences counted there." if no_reference
-                else f"; references (nats): {', '.join(f'{d} {CONSTANT_LOSS[d]:.4g}' for d in sorted(set(cells['dataset'])))}."),
+             "predictor's (the entropy of the training class frequencies, analysis/failures.py); references (nats): "
+             f"{', '.join(references) or 'none'}"
+             + (f"; none for {', '.join(no_reference)}: only divergences counted there." if no_reference else "."),
              *seeds_note(data), *scope_notes(data)]
     if left_out:
         notes.append("Left out of every seed's average (of each claim 1-2 row that holds it), as a task that lacks a "

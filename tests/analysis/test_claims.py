@@ -141,6 +141,8 @@ def test_a_missing_task_is_left_out_of_every_seeds_average_and_said(tmp_path):
     assert row["left_out"] == "b-mlp (ADAM_SaLSa vs ADAM(tuned)) lacks seed 4"
     assert any("b-mlp (ADAM_SaLSa vs ADAM(tuned)) lacks seed 4" in n and n.startswith("Left out of every seed's")
                for n in notes)
+    # data sets a and b have no class counts: no constant-predictor reference, and the notes say so
+    assert any(n.endswith("references (nats): none; none for a, b: only divergences counted there.") for n in notes)
 
 
 def test_a_tie_is_not_reproduced_and_a_pair_not_run_is_not_yet_run(tmp_path):
