@@ -42,7 +42,7 @@ def check_torch() -> str:
 def make_venv(path: Path) -> Path:
     """The venv, seeing this interpreter's packages. A venv made from a venv's Python sees the base installation's
     site-packages only, so this interpreter's own go into a .pth file, after the venv's own."""
-    venv.EnvBuilder(system_site_packages=True, clear=True, with_pip=False).create(path)
+    venv.EnvBuilder(system_site_packages=True, clear=True, symlinks=True, with_pip=False).create(path)
     python = path / "bin" / "python"
     own = [p for p in site.getsitepackages() if sys.prefix != sys.base_prefix and Path(p).is_dir()]
     if own:
