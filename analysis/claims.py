@@ -152,7 +152,7 @@ def seeds_note(data: pd.DataFrame) -> list[str]:
     short = [n for n in seeds if rank(0.95, n) == 0]
     if not short:
         return []
-    return [f"With {short[-1]} seeds the smallest exact two-sided p is 2/2^{short[-1]} = {smallest_p(short[-1]):.4g} > 0.05: "
+    return [f"With {short[-1]} seeds the smallest exact two-sided p is 2/{2 ** short[-1]} = {smallest_p(short[-1]):.4g} > 0.05: "
             "the 95% sign-flip interval is the whole line, so no claim 1-2 row can read reproduced or not reproduced, "
             "only inconclusive; 6 seeds are the fewest that can decide (10 give a sign-flip interval of coverage 0.951)."]
 

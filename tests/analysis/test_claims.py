@@ -178,7 +178,7 @@ def test_five_seeds_the_intervals_disagree_so_inconclusive(tmp_path):
     assert (row["signflip95_low"], row["signflip95_high"]) == (-math.inf, math.inf)
     assert row["p_exact"] == pytest.approx(2 / 32) == pytest.approx(p_value(differences, 0.0))
     assert row["verdict"] == "inconclusive"
-    assert any(n.startswith("With 5 seeds the smallest exact two-sided p is 2/2^5 = 0.0625 > 0.05") for n in notes)
+    assert any(n.startswith("With 5 seeds the smallest exact two-sided p is 2/32 = 0.0625 > 0.05") for n in notes)
 
 
 def test_both_intervals_short_of_the_paper_is_not_reproduced(tmp_path):
