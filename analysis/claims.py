@@ -11,8 +11,10 @@ row of its own, so one pair cannot hide the other. Every seed's average covers t
 that lacks a seed the others have is left out of every seed's average, and the notes name it. Both intervals are over
 the per-seed averages (n = seeds), the ratio's over log ratios. Each row counts the runs of each side that failed to
 train (analysis/failures.py: diverged, or ended at the loss of a constant predictor): a failed run that finished stays
-in the averages; a diverged one has no loss, so its task is left out. Claim 3: analysis/compute_claim.py, its
-intervals over task x optimizer cells (n = cells). Verdict rules: analysis/verdicts.py.
+in the averages; a diverged one has no loss, so its task is left out. Claim 3 (analysis/compute_claim.py) holds the
+paper's SaLSa columns alone, the rule on and off as the authors ran them (the release's and our SaLSa in rows of their
+own); the runs of one task x optimizer cell are alike, so each cell is averaged first and the intervals are over
+cells (n = cells). Verdict rules: analysis/verdicts.py.
 """
 from dataclasses import dataclass
 
