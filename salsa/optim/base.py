@@ -66,6 +66,11 @@ class ClosureLineSearch(torch.optim.Optimizer):
         self._check_deferred()
         return {**self._last, "loss": float(self._last["loss"])} if self._last else {}
 
+    def last_step_loss(self) -> float | torch.Tensor:
+        """The last step's loss (the rank mean) without waiting for the device: a float, or a 0-d tensor on the
+        device that the host has not read (a step without a search); no check (last_step_stats checks)."""
+        return self._last["loss"]
+
     def totals(self) -> dict:
         return {name: self.line_search_state[name] for name in COUNTERS}
 

@@ -215,6 +215,16 @@ def checked(health: Health, params: list[torch.Tensor], step: int, name: str, af
     )
 
 
+def checked_loss(loss: torch.Tensor, step: int, name: str) -> float:
+    """The rank-mean loss read by the host (one device sync); raises NonFiniteError naming the step. In one
+    process the loss is its own rank mean, read as it is (the same float: a float32 or wider copy is exact)."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        value = loss.item()
+        if math.isfinite(value):
+            return value
+    return checked(loss_and_grad_sq(loss, []), [], step, name)[0]
+
+
 class ClosureOptimizer:
     """Drives any torch.optim optimizer (Adam, SGD, ...) through the same closure protocol.
 
@@ -241,7 +251,7 @@ class ClosureOptimizer:
         step = self._totals["steps"] + 1
         loss = backward_once(closure, lambda: self.optimizer.zero_grad(set_to_none=True), self._name)
         # the loss only: a pass over the gradients would slow the baselines, which never had such a check
-        loss_value, _ = checked(loss_and_grad_sq(loss, []), [], step, self._name)
+        loss_value = checked_loss(loss, step, self._name)
         self.optimizer.step()
         self._totals.update(steps=step, forwards=self._totals["forwards"] + 1, backwards=self._totals["backwards"] + 1)
         self._last = dict(step=step, loss=loss_value, step_size=self.step_size, line_search=False,
@@ -250,6 +260,10 @@ class ClosureOptimizer:
 
     def last_step_stats(self) -> dict:
         return dict(self._last)
+
+    def last_step_loss(self) -> float:
+        """The last step's loss, read and checked by the step itself."""
+        return self._last["loss"]
 
     def totals(self) -> dict:
         return dict(self._totals)
