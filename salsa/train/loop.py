@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -83,13 +84,10 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> t
     return F.cross_entropy(at_least_float32(logits.flatten(0, -2)), y.flatten(), reduction=reduction)
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def micro_batches(x, y: torch.Tensor, n: int) -> list:
     """(x, y) cut into at most n consecutive slices (x may be a dict of tensors, as text batches are)."""
+    if n == 1:
+        return [(x, y)]
     ys = [part for part in y.tensor_split(n) if len(part)]
     if isinstance(x, dict):
         parts = {k: v.tensor_split(n) for k, v in x.items()}
@@ -105,7 +103,7 @@ def make_closure(model, x, y, *, weight: float, micro: int, autocast, grad_clip)
     clips the summed gradient at grad_clip and returns Backpropagated; under no_grad (a line search's trial
     point) it returns the loss. DDP all-reduces on the last micro-batch only."""
     parts = micro_batches(x, y, micro)
-    ddp = getattr(getattr(model, "_orig_mod", model), "no_sync", None)
+    ddp = getattr(getattr(model, "_orig_mod", model), "no_sync", None) if len(parts) > 1 else None
 
     def closure():
         grad, total = torch.is_grad_enabled(), None
@@ -208,6 +206,62 @@ class TrainingState:
     ddp: torch.nn.Module | None = None   # under torchrun: `net` in DistributedDataParallel, what a step calls
 
 
+class UnreadLosses:
+    """The losses of the steps the host has not read yet, as the optimizer's last_step_loss() gives them: a float,
+    or a 0-d tensor still on the device. read() waits for the device once for all of them."""
+
+    def __init__(self):
+        self.losses = []
+
+    def append(self, loss) -> None:
+        self.losses.append(loss)
+
+    def read(self) -> list[float]:
+        on_device = [loss for loss in self.losses if isinstance(loss, torch.Tensor)]
+        values = iter(torch.stack(on_device).tolist() if on_device else ())
+        read = [next(values) if isinstance(loss, torch.Tensor) else loss for loss in self.losses]
+        self.losses = []
+        return read
+
+
+class StepClock:
+    """The time the loop spends in its steps (the data, the closure, the optimizer), between two log records:
+    CUDA events on a GPU (the device's clock), the host's clock otherwise. pause() where the loop waits for the
+    device anyway (a log record, an evaluation, a checkpoint), resume() after, so neither an evaluation nor a
+    checkpoint counts as step time."""
+
+    def __init__(self, device: torch.device):
+        self.cuda, self.started = device.type == "cuda", None
+        self.seconds, self.steps, self.rows = 0.0, 0, 0
+
+    def _now(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def resume(self) -> None:
+        self.started = self._now()
+
+    def pause(self) -> None:
+        end = self._now()
+        if self.cuda:
+            end.synchronize()
+            self.seconds += self.started.elapsed_time(end) / 1000
+        else:
+            self.seconds += end - self.started
+
+    def count(self, rows: int) -> None:
+        self.steps, self.rows = self.steps + 1, self.rows + rows
+
+    def take(self) -> dict:
+        """The mean step time and the samples per second of the steps since the last take (while not paused)."""
+        times = {"step_time_s": self.seconds / self.steps, "samples_per_s": self.rows / self.seconds}
+        self.seconds, self.steps, self.rows = 0.0, 0, 0
+        return times
+
+
 class Records(Protocol):
     """Where the loop's records go: metrics.jsonl's lines and every step's mini-batch loss."""
     def record(self, r: dict) -> None: ...
@@ -218,20 +272,50 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
           ranks: Ranks = SINGLE, on_phase=no_hook) -> float:
     """Trains until tcfg.epochs (or tcfg.max_steps) and returns the final training loss. `checkpoints` saves when
     due. Under torchrun tcfg.batch_size is the global batch, each rank trains on its share through `state.ddp`, and
-    evaluations use `state.net` (whose forward does not synchronise buffers collectively)."""
+    evaluations use `state.net` (whose forward does not synchronise buffers collectively).
+    The steps do not wait for the device: their losses stay there until a log record, an evaluation, a checkpoint
+    or the end (or a failure) reads them all at once into `records` and the running sum (docs/run-directory.md)."""
     progress, opt, schedule = state.progress, state.opt, state.schedule
     model = state.net if state.ddp is None else state.ddp
     model = torch.compile(model) if tcfg.compile else model
     eval_model = (torch.compile(state.net) if tcfg.compile else state.net) if state.ddp is not None else model
     autocast, dtype = autocast_for(tcfg, device), PRECISIONS[tcfg.precision]
-    per_epoch = data.train.num_batches(tcfg.batch_size)
+    # plain values: reading a DictConfig in every step costs more than some models' steps
+    batch_size, log_every, micro, grad_clip = tcfg.batch_size, tcfg.log_every, tcfg.micro_batches, tcfg.grad_clip
+    rows_in_train = len(data.train)
+    per_epoch = data.train.num_batches(batch_size)
     total = step_budget(tcfg, per_epoch)
     bar, watch = progress_bar(total, progress.step, ranks)
+    unread, clock = UnreadLosses(), StepClock(device)
     lap = time.perf_counter()
 
     def log(r):
         records.record(r)
         progress.records = None if progress.records is None else progress.records + 1
+
+    def take_losses():
+        """The unread losses into the records and the running sum, up to the first non-finite one: a step the
+        optimizer's NonFiniteError (on its way) names, where the loop goes back to the step before it."""
+        values = unread.read()
+        kept = next((i for i, value in enumerate(values) if not math.isfinite(value)), len(values))
+        loss_sum = progress.loss_sum
+        for value in values[:kept]:
+            records.step_loss(value)
+            loss_sum += value
+        back = len(values) - kept
+        progress.step, progress.batch, progress.loss_sum = progress.step - back, progress.batch - back, loss_sum
+
+    def wait() -> dict | None:
+        """Waits for the device: the optimizer's checks of the steps that did not wait (a non-finite one raises
+        NonFiniteError), the losses read; the last step's statistics (None: no step since the last wait)."""
+        clock.pause()
+        if not unread.losses:
+            return None
+        stats = opt.last_step_stats()
+        take_losses()
+        if not bar.disable:
+            bar.update(progress.step - bar.n)
+        return stats
 
     def save():  # the time spent training so far goes into the checkpoint; writing it is not training time
         nonlocal lap
@@ -249,47 +333,56 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
         on_phase("eval")
 
     model.train()
-    while progress.step < total:
-        for x, y in data.train.batches(tcfg.batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
-                                       rank=ranks.rank, world_size=ranks.world_size):
-            # step
-            x, y = to_device(x, device, dtype), to_device(y, device)
-            rows = min(tcfg.batch_size, len(data.train) - progress.batch * tcfg.batch_size)  # the global batch
-            # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
-            # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
-            closure = make_closure(model, x, y, weight=len(y) * ranks.world_size / rows, micro=tcfg.micro_batches,
-                                   autocast=autocast, grad_clip=tcfg.grad_clip)
-            watch.start(progress.step + 1)
-            t0 = time.perf_counter()
-            opt.step(watch.watch(closure))
-            synchronize(device)
-            step_time = time.perf_counter() - t0
-            if schedule is not None:
-                schedule.step()
-            stats = opt.last_step_stats()
-            records.step_loss(stats["loss"])
-            progress.step, progress.batch, progress.loss_sum = progress.step + 1, progress.batch + 1, progress.loss_sum + stats["loss"]
-            on_phase("step")
-            # log
-            if not bar.disable:
-                bar.update()
-                bar.set_postfix(loss=f"{stats['loss']:.4f}", step_size=f"{stats['step_size']:.3g}", refresh=False)
-            if progress.step % tcfg.log_every == 0:
-                log({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
-                     **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
-                     "step_time_s": step_time, "samples_per_s": rows / step_time})
-            if progress.step == total or progress.batch == per_epoch:
-                break  # the epoch's end saves after its evaluation
-            # checkpoint (mid-epoch)
-            if checkpoints.due(progress.step, epoch_end=False, last=False):
+    clock.resume()
+    try:
+        while progress.step < total:
+            for x, y in data.train.batches(batch_size, train=True, seed=seed, epoch=progress.epoch, start=progress.batch,
+                                           rank=ranks.rank, world_size=ranks.world_size):
+                # step
+                x, y = to_device(x, device, dtype), to_device(y, device)
+                rows = min(batch_size, rows_in_train - progress.batch * batch_size)  # the global batch
+                # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
+                # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
+                closure = make_closure(model, x, y, weight=len(y) * ranks.world_size / rows, micro=micro,
+                                       autocast=autocast, grad_clip=grad_clip)
+                watch.start(progress.step + 1)
+                opt.step(watch.watch(closure))
+                if schedule is not None:
+                    schedule.step()
+                unread.append(opt.last_step_loss())
+                clock.count(rows)
+                progress.step, progress.batch = progress.step + 1, progress.batch + 1
+                on_phase("step")
+                # log
+                if progress.step % log_every == 0:
+                    stats = wait()
+                    log({"kind": "step", "step": progress.step, "epoch": progress.step / per_epoch,
+                         **{k: stats[k] for k in ("loss", "step_size", "line_search", "backtracks", "forwards", "backwards")},
+                         **clock.take()})
+                    if not bar.disable:
+                        bar.set_postfix(loss=f"{stats['loss']:.4f}", step_size=f"{stats['step_size']:.3g}")
+                    clock.resume()
+                if progress.step == total or progress.batch == per_epoch:
+                    break  # the epoch's end saves after its evaluation
+                # checkpoint (mid-epoch)
+                if checkpoints.due(progress.step, epoch_end=False, last=False):
+                    wait()
+                    save()
+                    clock.resume()
+            wait()
+            # evaluate (the epoch's end)
+            if progress.batch == per_epoch:
+                progress.epoch, progress.batch = progress.epoch + 1, 0
+                evaluate_all()
+            # checkpoint (the epoch's or the run's end)
+            if checkpoints.due(progress.step, epoch_end=True, last=progress.step == total):
                 save()
-        # evaluate (the epoch's end)
-        if progress.batch == per_epoch:
-            progress.epoch, progress.batch = progress.epoch + 1, 0
-            evaluate_all()
-        # checkpoint (the epoch's or the run's end)
-        if checkpoints.due(progress.step, epoch_end=True, last=progress.step == total):
-            save()
+            clock.resume()
+    except BaseException:
+        # the steps before the failure or the interruption keep their losses (a broken device keeps them unread)
+        with contextlib.suppress(Exception):
+            take_losses()
+        raise
     bar.close()
     progress.wall_time_s += time.perf_counter() - lap
     # the final evaluation and the final pass over the training set
