@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from salsa.contract.files import METRICS
+
 from . import costs as C
 from . import jobs as J
 from .errors import SweepError
@@ -66,7 +68,7 @@ def measure(composer, args: list[str], steps: int, warmup: int) -> dict:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / METRICS).read_text().splitlines()]
     times = [r["step_time_s"] for r in records if r["kind"] == "step" and r["step"] > warmup]
     t = summary["totals"]
     return {"key": C.key(cfg), "step_s": statistics.fmean(times), "steps_timed": len(times),
