@@ -10,6 +10,7 @@ versions. Afterwards the venv's torch must be the interpreter's, same version an
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import shutil
 import site
 import subprocess
@@ -53,6 +54,16 @@ def make_venv(path: Path) -> Path:
     return python
 
 
+def torch_scripts(bin_dir: Path) -> None:
+    """torch's console scripts (torchrun: the tests and the docs call .venv/bin/torchrun) in the venv, run by its
+    python, as pip writes them: the interpreter's own would start the interpreter, which does not see the venv."""
+    for entry in importlib.metadata.distribution("torch").entry_points.select(group="console_scripts"):
+        script = bin_dir / entry.name
+        script.write_text(f"#!{bin_dir / 'python'}\nimport sys\nfrom {entry.module} import {entry.attr}\n"
+                          f"sys.exit({entry.attr}())\n")
+        script.chmod(0o755)
+
+
 def pip(python: Path, wheelhouse: Path, *args: str) -> None:
     [wheel] = sorted(wheelhouse.glob("pip-*.whl"))[-1:] or [None]
     if wheel is None:
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     theirs = subprocess.run([python, "-c", TORCH], capture_output=True, text=True).stdout.strip()
     if theirs != ours:
         refuse(f"the venv's torch is {theirs or 'missing'}, not the interpreter's {ours}")
+    torch_scripts(python.parent)
     for wheel, folder in DATA_WHEELS.items():
         found = a.wheelhouse / wheel
         if found.exists():
