@@ -59,7 +59,7 @@ def harness(cfg, data, tmp: Path) -> float:
 
     start = time.perf_counter()
     train(TrainingState(model, opt, None, progress), data, cfg.trainer, seed=0, device=torch.device("cpu"),
-          records=SimpleNamespace(record=records.append, step_loss=losses.append),
+          files=SimpleNamespace(record=records.append, step_loss=losses.append),
           checkpoints=Checkpoints(save, every=cfg.trainer.checkpoint_every, interval_s=cfg.trainer.checkpoint_interval_s))
     return time.perf_counter() - start, sum(saving)
 

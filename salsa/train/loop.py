@@ -97,13 +97,13 @@ def micro_batches(x, y: torch.Tensor, n: int) -> list:
     return list(zip(xs, ys))
 
 
-def make_closure(model, x, y, *, weight: float, micro: int, autocast, grad_clip):
+def make_closure(net, x, y, *, weight: float, micro: int, autocast, grad_clip):
     """The step's closure: the mean loss over the batch, times `weight`. With grad enabled (the gradient
     evaluation) it backpropagates each micro-batch in turn, so that one micro-batch's graph is alive at a time,
     clips the summed gradient at grad_clip and returns Backpropagated; under no_grad (a line search's trial
     point) it returns the loss. DDP all-reduces on the last micro-batch only."""
     parts = micro_batches(x, y, micro)
-    ddp = getattr(getattr(model, "_orig_mod", model), "no_sync", None) if len(parts) > 1 else None
+    ddp = getattr(getattr(net, "_orig_mod", net), "no_sync", None) if len(parts) > 1 else None
 
     def closure():
         grad, total = torch.is_grad_enabled(), None
@@ -111,7 +111,7 @@ def make_closure(model, x, y, *, weight: float, micro: int, autocast, grad_clip)
             skip_sync = grad and ddp is not None and i < len(parts) - 1
             with ddp() if skip_sync else contextlib.nullcontext():
                 with autocast():
-                    loss = loss_fn(model(xi), yi)
+                    loss = loss_fn(net(xi), yi)
                 loss = loss * (weight * len(yi) / len(y)) if len(parts) > 1 or weight != 1 else loss
                 if grad:
                     loss.backward()
@@ -119,30 +119,30 @@ def make_closure(model, x, y, *, weight: float, micro: int, autocast, grad_clip)
         if not grad:
             return total
         if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
         return Backpropagated(total)
     return closure
 
 
 @torch.no_grad()
-def evaluate(model, split, batch_size: int, device, autocast, ranks: Ranks = SINGLE, dtype=None) -> tuple[float, float]:
+def evaluate(net, split, batch_size: int, device, autocast, ranks: Ranks = SINGLE, dtype=None) -> tuple[float, float]:
     """Mean log loss and accuracy over the WHOLE split (under torchrun each rank takes its share of every
-    batch of batch_size and the sums are all-reduced). `model` is the bare module, not the DDP wrapper (whose
+    batch of batch_size and the sums are all-reduced). `net` is the bare module, not the DDP wrapper (whose
     forward synchronises buffers collectively), with rank 0's buffers."""
-    ranks.sync_buffers(model)
-    was_training = model.training
-    model.eval()
+    ranks.sync_buffers(net)
+    was_training = net.training
+    net.eval()
     loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     count = 0
     for x, y in split.batches(batch_size, rank=ranks.rank, world_size=ranks.world_size):
         x, y = to_device(x, device, dtype), to_device(y, device)
         with autocast():
-            logits = model(x)
+            logits = net(x)
         loss += loss_fn(logits, y, reduction="sum").double()
         correct += (logits.argmax(-1) == y).sum()
         count += y.numel()
-    model.train(was_training)
+    net.train(was_training)
     if ranks.active:
         loss, correct, count = ranks.sum(torch.stack([loss, correct.double(), loss.new_tensor(count)])).tolist()
         return loss / count, correct / count
@@ -262,23 +262,23 @@ class StepClock:
         return times
 
 
-class Records(Protocol):
+class RecordFiles(Protocol):
     """Where the loop's records go: metrics.jsonl's lines and every step's mini-batch loss."""
     def record(self, r: dict) -> None: ...
     def step_loss(self, loss: float) -> None: ...
 
 
-def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, checkpoints: Checkpoints,
+def train(state: TrainingState, data, tcfg, *, seed, device, files: RecordFiles, checkpoints: Checkpoints,
           ranks: Ranks = SINGLE, on_phase=no_hook) -> float:
     """Trains until tcfg.epochs (or tcfg.max_steps) and returns the final training loss. `checkpoints` saves when
     due. Under torchrun tcfg.batch_size is the global batch, each rank trains on its share through `state.ddp`, and
     evaluations use `state.net` (whose forward does not synchronise buffers collectively).
     The steps do not wait for the device: their losses stay there until a log record, an evaluation, a checkpoint
-    or the end (or a failure) reads them all at once into `records` and the running sum (docs/run-directory.md)."""
+    or the end (or a failure) reads them all at once into `files` and the running sum (docs/run-directory.md)."""
     progress, opt, schedule = state.progress, state.opt, state.schedule
-    model = state.net if state.ddp is None else state.ddp
-    model = torch.compile(model) if tcfg.compile else model
-    eval_model = (torch.compile(state.net) if tcfg.compile else state.net) if state.ddp is not None else model
+    step_net = state.net if state.ddp is None else state.ddp
+    step_net = torch.compile(step_net) if tcfg.compile else step_net
+    eval_net = (torch.compile(state.net) if tcfg.compile else state.net) if state.ddp is not None else step_net
     autocast, dtype = autocast_for(tcfg, device), PRECISIONS[tcfg.precision]
     # plain values: reading a DictConfig in every step costs more than some models' steps
     batch_size, log_every, micro, grad_clip = tcfg.batch_size, tcfg.log_every, tcfg.micro_batches, tcfg.grad_clip
@@ -290,7 +290,7 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
     lap = time.perf_counter()
 
     def log(r):
-        records.record(r)
+        files.record(r)
         progress.records = None if progress.records is None else progress.records + 1
 
     def take_losses():
@@ -300,7 +300,7 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
         kept = next((i for i, value in enumerate(values) if not math.isfinite(value)), len(values))
         loss_sum = progress.loss_sum
         for value in values[:kept]:
-            records.step_loss(value)
+            files.step_loss(value)
             loss_sum += value
         back = len(values) - kept
         progress.step, progress.batch, progress.loss_sum = progress.step - back, progress.batch - back, loss_sum
@@ -327,12 +327,12 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
     def evaluate_all():
         for name, split in (("val", data.val), ("test", data.test)):
             if split is not None:
-                loss, acc = evaluate(eval_model, split, tcfg.eval_batch_size, device, autocast, ranks, dtype)
+                loss, acc = evaluate(eval_net, split, tcfg.eval_batch_size, device, autocast, ranks, dtype)
                 progress.evals.append(dict(step=progress.step, epoch=progress.epoch, split=name, loss=loss, acc=acc))
                 log({"kind": "eval", **progress.evals[-1]})
         on_phase("eval")
 
-    model.train()
+    step_net.train()
     clock.resume()
     try:
         while progress.step < total:
@@ -343,7 +343,7 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
                 rows = min(batch_size, rows_in_train - progress.batch * batch_size)  # the global batch
                 # DDP and the optimizers average over ranks: a rank's mean loss weighted by its share of the global
                 # batch makes that average the global batch's mean loss (and gradient) also when the shares differ
-                closure = make_closure(model, x, y, weight=len(y) * ranks.world_size / rows, micro=micro,
+                closure = make_closure(step_net, x, y, weight=len(y) * ranks.world_size / rows, micro=micro,
                                        autocast=autocast, grad_clip=grad_clip)
                 watch.start(progress.step + 1)
                 opt.step(watch.watch(closure))
@@ -388,7 +388,7 @@ def train(state: TrainingState, data, tcfg, *, seed, device, records: Records, c
     # the final evaluation and the final pass over the training set
     if not progress.evals or progress.evals[-1]["step"] != progress.step:
         evaluate_all()
-    final_train_loss, _ = evaluate(eval_model, data.train, tcfg.eval_batch_size, device, autocast, ranks, dtype)
+    final_train_loss, _ = evaluate(eval_net, data.train, tcfg.eval_batch_size, device, autocast, ranks, dtype)
     log({"kind": "final", "step": progress.step, "final_train_loss": final_train_loss})
     on_phase("final")
     return final_train_loss

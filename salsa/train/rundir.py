@@ -110,7 +110,7 @@ class StepLosses:
 
 @dataclass
 class RunFiles:
-    """Rank 0's writers into the run directory (on other ranks they write nothing): the loop's Records."""
+    """Rank 0's writers into the run directory (on other ranks they write nothing): the loop's RecordFiles."""
     metrics: MetricsLog
     mirror: LocalOnly | WandbMirror   # the W&B mirror of the files, or nothing
     step_losses: StepLosses

@@ -72,7 +72,7 @@ class Job:
         checkpoints = Checkpoints(self.save, every=tcfg.checkpoint_every, interval_s=tcfg.checkpoint_interval_s,
                                   ranks=c.ranks)
         try:
-            final_loss = train(s, self.data, tcfg, seed=c.cfg.seed, device=c.device, records=self.files,
+            final_loss = train(s, self.data, tcfg, seed=c.cfg.seed, device=c.device, files=self.files,
                                checkpoints=checkpoints, ranks=c.ranks, on_phase=on_phase)
             return write_summary(c, s, self.files.mirror, "finished", final_loss)  # a failure here leaves the final checkpoint to resume
         except NonFiniteError as e:

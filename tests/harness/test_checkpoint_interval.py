@@ -26,7 +26,7 @@ def test_epoch_checkpoints_respect_the_interval(interval, expected):
     saved = []
     progress = Progress()
     train(TrainingState(model, opt, None, progress), data, cfg.trainer, seed=0, device=torch.device("cpu"),
-          records=SimpleNamespace(record=lambda r: None, step_loss=lambda loss: None),
+          files=SimpleNamespace(record=lambda r: None, step_loss=lambda loss: None),
           checkpoints=Checkpoints(lambda: saved.append(progress.step), every=0, interval_s=interval))
     assert len(saved) == expected and saved[-1] == progress.step
 

@@ -72,7 +72,7 @@ def test_the_loop_reads_the_losses_only_where_it_needs_a_number(optimizer, log_e
     recorded, saved, progress = [], [], Progress()
     Unread.progress, Unread.reads = progress, []
     train(TrainingState(net, opt, None, progress), data, cfg.trainer, seed=0, device=torch.device("cpu"),
-          records=SimpleNamespace(record=lambda r: None, step_loss=recorded.append),
+          files=SimpleNamespace(record=lambda r: None, step_loss=recorded.append),
           checkpoints=Checkpoints(lambda: saved.append(progress.step), every=checkpoint_every, interval_s=3600))
     waits = sorted({s for s in range(1, total + 1)
                     if s % log_every == 0 or s % per_epoch == 0 or s == total or s in saved})
