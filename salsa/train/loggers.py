@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from salsa.contract.files import STEP_LOSSES, named
+from salsa.contract.files import STEP_LOSSES, named, warn
 from salsa.registry import Registry, UserError
 
 LOGGERS = Registry("logger")
@@ -94,6 +93,3 @@ class WandbMirror:
             error = error.__cause__ or error.__context__
         return error and named(error, self.run_dir / "wandb")
 
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
