@@ -94,14 +94,14 @@ ABLATION_SEEDS ?= 0,1,2,3,4
 ABLATION_ROOT ?= outputs/ablations
 ABLATION_RUN = OMP_NUM_THREADS=1 $(OFFLINE) TOKENIZERS_PARALLELISM=false nice -n 10 $(BIN)/python run.py --multirun \
 	hydra/launcher=local hydra.launcher.n_jobs=2 paths.root=$(ABLATION_ROOT) $(ABLATION_TASKS) optimizer=ours_salsa_adam seed=$(ABLATION_SEEDS)
-ablations: install ## beta3, c, frequency rule on/off, old vs new default on the CPU tier -> results/ablations
+ablations: install ## beta3, c, frequency rule off, the paper's frequency rule on the CPU tier -> results/ablations
 	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/beta3 optimizer.beta3=0.9,0.99,0.999
 	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/c optimizer.c=0.1,0.5
 	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/frequency optimizer.adaptive_frequency=false
-	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/old optimizer.resolution_aware=false optimizer.debiased_frequency=false
+	$(ABLATION_RUN) hydra.sweep.dir=$(ABLATION_ROOT)/sweeps/paper_frequency optimizer.frequency=paper optimizer.max_interval=10
 	$(BIN)/python -m analysis.variants --root $(ABLATION_ROOT)/runs --out results/ablations \
-	  --keys beta3 c adaptive_frequency resolution_aware debiased_frequency \
-	  --baseline "beta3=0.99 c=0.3 adaptive_frequency=True resolution_aware=True debiased_frequency=True"
+	  --keys beta3 c adaptive_frequency frequency \
+	  --baseline "beta3=0.99 c=0.3 adaptive_frequency=True frequency=doubling"
 
 reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1 lists runs, what is done, the compute estimate; LAUNCHER=slurm submits to SLURM; ARGS=... more options
 	$(BIN)/python -m experiments.reproduce --tier paper $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)

@@ -1,14 +1,11 @@
 """The optimizers the memorisation benchmark compares: name -> (folder -> (build(model), step(opt, closure)))."""
 from __future__ import annotations
 
+from experiments.memorisation.superseded import SaLSaWithoutBackoff, SaLSaWithoutResolution
 from experiments.overhead.lockstep import paper_salsa_adam
 from experiments.overhead.release import load_release, release_closure
 from salsa import SaLSa
 from salsa.reference import ReleaseSaLSA
-
-
-def ours(**options):
-    return lambda folder: (lambda m: SaLSa(m.parameters(), model=m, **options), lambda opt, closure: opt.step(closure))
 
 
 def release(folder):
@@ -23,16 +20,19 @@ def release(folder):
     return lambda m: module.SaLSA(m.parameters()), step
 
 
-def reference(cls, **options):
+def ours(cls, **options):
     return lambda folder: (lambda m: cls(m.parameters(), model=m, **options), lambda opt, closure: opt.step(closure))
 
 
 OPTIMIZERS = {
-    "salsa": ours(),
-    "salsa_no_backoff": ours(unresolved_backoff=False),  # the default before issue 20
-    "salsa_old": ours(resolution_aware=False, debiased_frequency=False),
+    "salsa": ours(SaLSa),
+    "salsa_paper_frequency": ours(SaLSa, frequency="paper", max_interval=10),
+    # the paper's rule at the release's c = 0.5, beta3 = 0.9 (the settings of results/memorisation/backoff)
+    "salsa_release_settings": ours(SaLSa, c=0.5, beta3=0.9, frequency="paper", max_interval=10),
+    "salsa_no_backoff": ours(SaLSaWithoutBackoff),
+    "salsa_old": ours(SaLSaWithoutResolution),
     "release": release,
-    "reference_salsa": reference(ReleaseSaLSA),
+    "reference_salsa": ours(ReleaseSaLSA),
     # the paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml): c=0.3, beta_s=0.99, no speed-up
     "reference_adamsls": lambda folder: (paper_salsa_adam, lambda opt, closure: opt.step(closure)),
 }

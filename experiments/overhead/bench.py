@@ -57,7 +57,7 @@ MODELS = {
 }
 
 
-CPU_OPTIMIZERS = ["adam", "adam_fused", "salsa", "salsa_no_backoff", "salsa_old", "sls", "reference_adam_sls",
+CPU_OPTIMIZERS = ["adam", "adam_fused", "salsa", "salsa_paper_frequency", "sls", "reference_adam_sls",
                   "reference_adam_sls_images", "reference_salsa", "release"]
 
 
@@ -128,7 +128,9 @@ def report(results, args, repeats_done, seconds):
             )
         s = rows["salsa"]
         verdicts.append(
-            f"- {model_name}: SaLSa step time {s['step_time_s'] / adam['step_time_s']:.3f}x Adam (target <= 1.05: "
+            f"- {model_name}: SaLSa {s['forwards_per_step']:.3f} forwards per step (target <= 1.10: "
+            f"{'met' if s['forwards_per_step'] <= 1.10 else 'NOT met'}), "
+            f"step time {s['step_time_s'] / adam['step_time_s']:.3f}x Adam (target <= 1.05: "
             f"{'met' if s['step_time_s'] <= 1.05 * adam['step_time_s'] else 'NOT met'}), "
             + (f"{s['step_time_s'] / release['step_time_s']:.2f}x the release (target <= 0.5: "
                f"{'met' if s['step_time_s'] <= 0.5 * release['step_time_s'] else 'NOT met'}), " if release else "")

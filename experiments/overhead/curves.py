@@ -1,5 +1,6 @@
-"""Forwards per step and step time over a long run: our SaLSa and the paper's ADAM SaLSa (salsa.reference.AdamSLS,
-NLP setting), with Adam as the yardstick, trained in lockstep (lockstep.py) on the same batches.
+"""Forwards per step and step time over a long run: our SaLSa (its default frequency rule and the paper's) and the
+paper's ADAM SaLSa (salsa.reference.AdamSLS, NLP setting), with Adam as the yardstick, trained in lockstep
+(lockstep.py) on the same batches.
 
 On CPU the overhead benchmark's digits MLP (bench.py), on CUDA one of the GPU benchmark's workloads (workloads.py).
 Each curve is the mean over consecutive windows of --window steps.
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workload", choices=[DIGITS, *WORKLOADS], help=f"default: {DIGITS} on CPU, resnet34/fp32 on CUDA")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--window", type=int, help="steps per point of the curves (default steps / 100)")
-    parser.add_argument("--optimizers", nargs="+", default=["adam", "salsa", "reference_adam_sls"],
+    parser.add_argument("--optimizers", nargs="+", default=["adam", "salsa", "salsa_paper_frequency", "reference_adam_sls"],
                         choices=list(make_steppers(None, n_batches_per_epoch=1)))
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "overhead_curves")
     args = parser.parse_args(argv)

@@ -17,17 +17,21 @@ from typing import Any
 import torch
 
 from experiments.overhead.release import release_closure
-from salsa import SLS, SaLSa
+from salsa import SLS
 from salsa.reference import ReleaseSaLSA
 from salsa.train.optimizers import build_optimizer, catalogue_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def from_catalogue(name: str, model, **overrides):
+    """The catalogue's entry `name` (conf/optimizer/<name>.yaml) on the model's parameters."""
+    return build_optimizer(catalogue_entry(name, **overrides), model.parameters(), model=model, steps_per_epoch=1)
+
+
 def paper_salsa_adam(model, **overrides):
     """The paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml) on the model's parameters."""
-    return build_optimizer(catalogue_entry("paper_salsa_adam", **overrides), model.parameters(), model=model,
-                           steps_per_epoch=1)
+    return from_catalogue("paper_salsa_adam", model, **overrides)
 
 
 def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
@@ -53,11 +57,8 @@ def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
     steppers = {
         "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step, adam_counts),
         "adam_fused": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, fused=True), plain_step, adam_counts),
-        "salsa": (lambda m: SaLSa(m.parameters(), model=m), ours_step, ours_counts),
-        # the default before issue 20 (every step after an unresolved search searches), and before issue 9
-        "salsa_no_backoff": (lambda m: SaLSa(m.parameters(), model=m, unresolved_backoff=False), ours_step, ours_counts),
-        "salsa_old": (lambda m: SaLSa(m.parameters(), model=m, resolution_aware=False, debiased_frequency=False),
-                      ours_step, ours_counts),
+        "salsa": (lambda m: from_catalogue("ours_salsa_adam", m), ours_step, ours_counts),
+        "salsa_paper_frequency": (lambda m: from_catalogue("ours_salsa_adam_paper_frequency", m), ours_step, ours_counts),
         "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=n_batches_per_epoch), ours_step, ours_counts),
         # the paper's ADAM SaLSa as re-implemented: NLP setting (with the frequency rule) and images setting (without)
         "reference_adam_sls": (lambda m: paper_salsa_adam(m, speed_up=True), ours_step, ours_counts),

@@ -14,6 +14,7 @@ ALWAYS_SEARCH = 10          # the first steps always search (AdamSLS: steps 1-10
 MAX_INTERVAL = 10           # the frequency rule's longest interval between searches
 ETA_FAST, ETA_SLOW = 0.9, 0.99  # the frequency rule's fast and slow moving averages of the accepted step sizes
 GROWTH, BACKTRACK, MAX_TRIALS = 1.1, 0.8, 100  # the release's step-size growth per step, backtracking factor, trials
+DOUBLING_MAX_INTERVAL = 20  # our SaLSa's doubling frequency rule: the longest interval between searches
 
 
 def ema(previous: float, value: float, beta: float) -> float:
@@ -39,6 +40,13 @@ def search_interval(eta_fast: float, eta_slow: float, max_interval: float) -> fl
     r = eta_fast / eta_slow
     r_bar = max(r, 1.0 / r)
     return min(max_interval, 1.0 / (r_bar - 1.0 + 1e-8))
+
+
+def next_interval(interval: float, kept: bool, max_interval: float) -> float:
+    """The doubling rule's next interval between searches: twice the last after a search that kept the step size (it
+    accepted within two trials: eta_k = growth * eta_{k-1} or backtrack * growth * eta_{k-1}), else half, in
+    [1, max_interval]."""
+    return min(max_interval, 2.0 * interval) if kept else max(1.0, interval / 2.0)
 
 
 def resolution(loss_value: float, eps: float) -> float:

@@ -9,19 +9,21 @@ from salsa.optim.closure import Closure
 from salsa.optim.criteria import (
     ALWAYS_SEARCH,
     BACKTRACK,
+    DOUBLING_MAX_INTERVAL,
     ETA_FAST,
     ETA_SLOW,
     GROWTH,
     MAX_INTERVAL,
     MAX_TRIALS,
-    TINY,
     armijo_holds,
     ema,
+    next_interval,
     resolution,
     search_interval,
 )
 
 SEARCH, MOMENTUM, HOLD = "search", "momentum", "hold"  # what a step does (SaLSa._plan)
+FREQUENCIES = {"doubling": DOUBLING_MAX_INTERVAL, "paper": MAX_INTERVAL}  # frequency rule -> its default max_interval
 
 
 class SaLSa(LineSearchOptimizer):
@@ -32,31 +34,29 @@ class SaLSa(LineSearchOptimizer):
 
         s_k = beta3 s_{k-1} + (1 - beta3) ||g_k||^2_P           ||g||^2_P = g^T P g
         h_k = beta3 h_{k-1} + (1 - beta3) (f_k(w_k) - f_k(w_k - eta d_k))
-        accept eta if h_k >= c * eta * s_k, else eta <- backtrack * eta and try again,
+        accept eta if h_k >= c * eta * s_k, else eta <- backtrack * eta and try again.
 
-    starting from eta = growth * eta_{k-1}. A search happens on the first 9 steps and then once L
-    steps have passed since the last one, L = min(max_interval, 1/(r_bar - 1)) with r_bar = max(r, 1/r)
-    and r the ratio of a fast (0.9) and a slow (0.99) moving average of the accepted step sizes
-    (``adaptive_frequency=False``: every step). Steps without a search move along the momentum
-    direction, w <- w - growth * eta * P m_hat, leaving eta, h and s unchanged.
+    The accepted trial point is the step. A search starts from growth * eta_{k-1} and steps without a search
+    move along the momentum direction, w <- w - growth * eta_{k-1} * P m_hat. The first 9 steps search;
+    ``frequency`` decides when the others do:
 
-    ``resolution_aware=True`` (default): a measured decrease within the float resolution of the loss,
-    |f(w_k) - f(trial)| <= eps_f * max(|f(w_k)|, 1) with eps_f the machine epsilon of the loss's dtype,
-    cannot tell a sufficient decrease from rounding: the trial point is taken (it did not measurably
-    raise the loss) and enters h, but eta does not grow (eta_k = min(eta, eta_{k-1})), and the next step
-    searches again (skipping searches needs a resolved one). There is no unchecked step for a zero loss
-    or a tiny s. ``resolution_aware=False``: the test alone decides, and a zero loss or s < 1e-8 gives an
-    unchecked momentum step (the default before issue 9; memorising runs collapse, results/memorisation).
-    ``debiased_frequency=True`` (default): the step-size averages start at 0 and are bias-corrected as
-    Adam's moments; False: they start at 1e-8 uncorrected, as in the release, so searches stay
-    frequent for hundreds of searches after the step size has settled.
-    ``unresolved_backoff=True`` (default, with resolution_aware): a move whose effect on the loss cannot be
-    measured is not taken. An unresolved search's trial point is not taken (back to w_k), the next
-    search waits min(max_interval, 2^(n-1)) steps after n unresolved searches in a row, and the steps
-    in between hold the parameters (Adam's moments still follow the gradients). On a memorised training set, where no
-    decrease can be measured, a step is then neither checked nor taken, instead of a search on every
-    step. The back-off ends with a resolved search that accepts within two trials; until then every step
-    searches. False: every step after an unresolved search searches (the default before issue 20).
+    - "doubling" (default): the interval L between searches doubles, up to ``max_interval`` (20), after each
+      search that keeps the step size (accepted within two trials: eta changed by one growth or backtrack factor),
+      and halves after any other. h and s forget per step: a search n steps after the last uses beta3^n in place
+      of beta3, so a long interval does not lengthen their memory.
+    - "paper": the paper's rule. L = min(max_interval, 1/(r_bar - 1)) (``max_interval`` 10) with
+      r_bar = max(r, 1/r) and r the ratio of a fast (0.9) and a slow (0.99) bias-corrected moving average of the
+      accepted step sizes; h and s forget per search.
+
+    ``adaptive_frequency=False``: every step searches. Steps without a search leave eta, h and s unchanged.
+
+    A decrease within the float resolution of the loss, |f(w_k) - f(trial)| <= eps_f * max(|f(w_k)|, 1) with
+    eps_f the machine epsilon of the loss's dtype, cannot tell a sufficient decrease from rounding: the search
+    accepts without growth (eta_k = min(eta, eta_{k-1})) and the decrease enters h, but the trial point is not
+    taken (back to w_k). After n such unresolved searches in a row the next search waits min(max_interval,
+    2^(n-1)) steps, and the steps in between hold the parameters (Adam's moments still follow the gradients): on a
+    memorised training set a step is neither checked nor taken. The back-off ends with a resolved search that
+    accepts within two trials; until then every step searches.
 
     Steps without a search do not wait for the device: with the Adam preconditioner on a CPU or GPU they
     run as one fused kernel that changes nothing when the loss or a gradient is not finite, and that
@@ -77,8 +77,8 @@ class SaLSa(LineSearchOptimizer):
     def __init__(
         self,
         params,
-        c: float = 0.5,
-        beta3: float = 0.9,
+        c: float = 0.3,
+        beta3: float = 0.99,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         init_step_size: float = 1.0,
@@ -87,11 +87,9 @@ class SaLSa(LineSearchOptimizer):
         max_backtracks: int = MAX_TRIALS,
         preconditioner: str = "adam",
         adaptive_frequency: bool = True,
-        max_interval: float = MAX_INTERVAL,
+        frequency: str = "doubling",
+        max_interval: float | None = None,
         weight_decay: float = 0.0,
-        resolution_aware: bool = True,
-        debiased_frequency: bool = True,
-        unresolved_backoff: bool = True,
         model: nn.Module | None = None,
     ):
         if not 0.0 < c:
@@ -100,24 +98,26 @@ class SaLSa(LineSearchOptimizer):
             raise ValueError(f"beta3 and betas must lie in [0, 1), got beta3={beta3}, betas={betas}")
         if init_step_size <= 0 or growth < 1.0 or not 0.0 < backtrack < 1.0 or max_backtracks < 1:
             raise ValueError("need init_step_size > 0, growth >= 1, 0 < backtrack < 1 and max_backtracks >= 1")
+        if frequency not in FREQUENCIES:
+            raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
+        max_interval = FREQUENCIES[frequency] if max_interval is None else max_interval
+        if max_interval < 1:
+            raise ValueError(f"max_interval must be at least 1, got {max_interval}")
         defaults = dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, preconditioner, model)
         self.c, self.beta3 = c, beta3
         self.growth, self.backtrack, self.max_backtracks = growth, backtrack, max_backtracks
-        self.adaptive_frequency, self.max_interval = adaptive_frequency, max_interval
-        self.resolution_aware, self.debiased_frequency = resolution_aware, debiased_frequency
-        self.unresolved_backoff = unresolved_backoff
-        start = 0.0 if debiased_frequency else 1e-8  # the release starts at 1e-8, without bias correction
+        self.adaptive_frequency, self.frequency, self.max_interval = adaptive_frequency, frequency, max_interval
         self.line_search_state.update(
-            step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=start, eta_slow=start, averaged=0,
-            since_search=0, resolved=True, unresolved=0,
+            step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=0.0, eta_slow=0.0, averaged=0,
+            since_search=0, resolved=True, unresolved=0, interval=1.0,
         )
 
     def _interval(self) -> float:
-        """L of the frequency rule, from the (bias-corrected, with debiased_frequency) step-size averages."""
+        """L: doubling's own, or the paper's from the bias-corrected step-size averages."""
         st = self.line_search_state
-        if not self.debiased_frequency:
-            return search_interval(st["eta_fast"], st["eta_slow"], self.max_interval)
+        if self.frequency == "doubling":
+            return st["interval"]
         n = st["averaged"]
         if n == 0:
             return 0.0
@@ -129,11 +129,9 @@ class SaLSa(LineSearchOptimizer):
         st = self.line_search_state
         if not self.adaptive_frequency or k < ALWAYS_SEARCH:
             return SEARCH
-        if self.resolution_aware and not st["resolved"]:  # skipping with a step needs a resolved search
-            if not self.unresolved_backoff:
-                return SEARCH
+        if not st["resolved"]:  # skipping with a step needs a resolved search
             return HOLD if since_search < min(self.max_interval, 2 ** (st["unresolved"] - 1)) else SEARCH
-        if self.unresolved_backoff and st["unresolved"]:
+        if st["unresolved"]:
             # leaving a back-off: its held steps and unresolvable trial points may have left eta far off (the first
             # resolved search can backtrack 20 times); momentum steps wait for a search that keeps the step size
             return SEARCH
@@ -155,22 +153,21 @@ class SaLSa(LineSearchOptimizer):
         self._check(ev)
         self._count_step(ev)
         self.preconditioner.update_moments(ev.states, ev.params)
+        # doubling: h and s forget per step, not per search, so that a longer interval does not lengthen their memory
+        beta = self.beta3 ** (st["since_search"] + 1) if self.frequency == "doubling" else self.beta3
         st["since_search"] = 0
         d, norm_p = self.preconditioner.direction(ev.states, ev.params, st["steps"], ev.grad_sq)
-        st["s"] = ema(st["s"], norm_p.item(), self.beta3)
-        if self.resolution_aware or (ev.loss_value != 0.0 and st["s"] >= TINY):
-            search = self._search(closure, ev, d, eta)
-            eta, trials, accepted = search.eta, search.trials, search.accepted
-        else:
-            # Nothing to search on: a momentum step at the last step size, which stays (the release
-            # takes it at the grown size and keeps the growth, so memorising runs diverge).
-            eta, trials, accepted = st["step_size"], 0, True
-            self._momentum_step(ev, eta)
-        st["step_size"] = eta
-        st["eta_fast"] = ema(st["eta_fast"], eta, ETA_FAST)
-        st["eta_slow"] = ema(st["eta_slow"], eta, ETA_SLOW)
+        st["s"] = ema(st["s"], norm_p.item(), beta)
+        search = self._line_search(closure, ev, d, eta, beta)
+        if self.frequency == "doubling":
+            kept = st["resolved"] and search.accepted and search.trials <= 2
+            st["interval"] = next_interval(st["interval"], kept, self.max_interval)
+        st["step_size"] = search.eta
+        st["eta_fast"] = ema(st["eta_fast"], search.eta, ETA_FAST)
+        st["eta_slow"] = ema(st["eta_slow"], search.eta, ETA_SLOW)
         st["averaged"] += 1
-        self._record(ev.loss_value, trials=trials, accepted=accepted, h=st["h"], s=st["s"], interval=interval, held=False)
+        self._record(ev.loss_value, trials=search.trials, accepted=search.accepted, h=st["h"], s=st["s"],
+                     interval=interval, held=False)
         return ev.loss
 
     def _step_without_search(self, ev: GradientEvaluation, eta: float) -> None:
@@ -192,18 +189,33 @@ class SaLSa(LineSearchOptimizer):
         self._defer_check(ev)
         self._count_step(ev)
 
-    def _search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float) -> SearchResult:
-        """Backtrack on the smoothed test h_k >= c eta s_k; the accepted trial point is the step.
+    def _line_search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float,
+                     beta: float) -> SearchResult:
+        """The search of a step, from eta, with h's smoothing factor beta."""
+        return self._search(closure, ev, d, eta, beta)
 
-        With resolution_aware, a trial whose decrease is within the loss's float resolution is accepted
-        without growth: taken as the step, or with unresolved_backoff not (back to w_k; the decay still applies).
-        After max_backtracks failures the parameters go back to w_k (no step).
+    def _tolerance(self, ev: GradientEvaluation) -> float:
+        """The largest |decrease| the loss's float resolution cannot tell from rounding."""
+        return resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps)
+
+    def _takes_trial_point(self, resolved: bool) -> bool:
+        """Whether an accepted trial point is the step: a move whose effect on the loss cannot be measured is not."""
+        return resolved
+
+    def _search(self, closure: Closure, ev: GradientEvaluation, d: list[torch.Tensor], eta: float,
+                beta: float) -> SearchResult:
+        """Backtrack on the smoothed test h_k >= c eta s_k (h_k = beta h_{k-1} + (1 - beta) decrease); the accepted
+        trial point is the step.
+
+        A trial whose decrease is within the loss's float resolution is accepted without growth, and its point is
+        not taken (back to w_k; the decay still applies). After max_backtracks failures the parameters go back to
+        w_k (no step).
         """
         st = self.line_search_state
-        tolerance = resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps) if self.resolution_aware else -1.0
+        tolerance = self._tolerance(ev)
 
         def accepts(decrease: float, eta: float) -> bool:
-            return abs(decrease) <= tolerance or armijo_holds(ema(st["h"], decrease, self.beta3), eta, st["s"], self.c)
+            return abs(decrease) <= tolerance or armijo_holds(ema(st["h"], decrease, beta), eta, st["s"], self.c)
 
         search = self._backtrack(
             closure, ev, d, eta, accepts=accepts, max_backtracks=self.max_backtracks, factor=self.backtrack
@@ -217,11 +229,9 @@ class SaLSa(LineSearchOptimizer):
         if search.accepted:
             # an unresolved decrease enters h too: left out, h kept old decreases that later passed a
             # measured increase (results/memorisation/README.md)
-            st["h"] = ema(st["h"], search.decrease, self.beta3)
-        unmeasured = self.unresolved_backoff and not st["resolved"]  # a move nobody can measure is not taken
-        if unmeasured or not search.accepted:
+            st["h"] = ema(st["h"], search.decrease, beta)
+        if not (search.accepted and self._takes_trial_point(st["resolved"])):
             torch._foreach_add_(ev.params, d, alpha=search.offset)
             search.offset = 0.0
         self._decay(ev, search.eta, d, search.offset)
         return search
-

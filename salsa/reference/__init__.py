@@ -6,18 +6,8 @@ and keep its safeguards (restored RNG for trials, untouched buffers, DDP-average
 NonFiniteError); everything else follows the authors' numerics, bugs included (docs/optimizers.md).
 The replication columns use these; users get `salsa.SaLSa`.
 """
-import warnings
-
 from salsa.reference.adam_sls import AdamSLS
 from salsa.reference.release import ReleaseSaLSA
 
 __all__ = ["AdamSLS", "ReleaseSaLSA"]
 
-
-def __getattr__(name: str):
-    if name == "SaLSA":  # the name until 0.1, one letter's case away from salsa.SaLSa
-        warnings.warn("salsa.reference.SaLSA is deprecated and will be removed in 0.3: use "
-                      "salsa.reference.ReleaseSaLSA (the authors' release class; our SaLSa is salsa.SaLSa)",
-                      DeprecationWarning, stacklevel=2)
-        return ReleaseSaLSA
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,10 +53,8 @@ def test_columns_say_which_implementation_made_them():
     assert column_name("my_optimizer", "none") == "my_optimizer"
 
 
-def test_the_release_class_old_name_is_a_deprecated_alias():
-    with pytest.warns(DeprecationWarning, match="ReleaseSaLSA"):
-        old = salsa.reference.SaLSA
-    assert old is salsa.reference.ReleaseSaLSA
+def test_the_release_class_has_one_name():
+    assert not hasattr(salsa.reference, "SaLSA")
 
 
 def test_the_labels_and_class_stay_out_of_the_run_id_and_the_name_fixes_the_class():

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from salsa.optim.criteria import armijo_holds, ema, resolution, search_interval
+from salsa.optim.criteria import armijo_holds, ema, next_interval, resolution, search_interval
 
 
 def test_ema_weights_previous_by_beta():
@@ -35,3 +35,8 @@ def test_the_resolution_of_a_loss_is_eps_at_scale_one_or_above():
     assert resolution(1e-9, 2.0**-23) == 2.0**-23
     assert resolution(0.0, 2.0**-23) == 2.0**-23
     assert resolution(-4.0, 2.0**-23) == 4 * 2.0**-23
+
+
+def test_the_doubling_interval_doubles_on_a_kept_step_size_and_halves_otherwise():
+    assert [next_interval(L, True, 20) for L in (1, 2, 8, 16, 20)] == [2, 4, 16, 20, 20]
+    assert [next_interval(L, False, 20) for L in (1, 2, 20)] == [1, 1, 10]

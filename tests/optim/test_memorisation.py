@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from experiments.memorisation.cases import make_case
+from experiments.memorisation.superseded import SaLSaWithoutBackoff, SaLSaWithoutResolution
 from experiments.memorisation.trace import train
 from salsa import SaLSa
 
@@ -33,18 +34,26 @@ LOSSES = {  # decreases float32 cannot resolve: 1e-10 |w|^2 is far below the spa
 }
 
 
-@pytest.mark.parametrize("backoff", [True, False])
+BACKOFF = {  # SaLSa under both frequency rules, and the class that searches every step instead of backing off
+    "doubling": lambda params: SaLSa(params),
+    "paper": lambda params: SaLSa(params, frequency="paper"),
+    "without_backoff": SaLSaWithoutBackoff,
+}
+
+
+@pytest.mark.parametrize("optimizer", sorted(BACKOFF))
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_a_decrease_float32_cannot_resolve_does_not_grow_the_step_size(loss, backoff):
+def test_a_decrease_float32_cannot_resolve_does_not_grow_the_step_size(loss, optimizer):
     w = nn.Parameter(torch.full((4,), 0.5))
-    opt = SaLSa([w], unresolved_backoff=backoff)
-    for k in range(1, 31):
+    opt = BACKOFF[optimizer]([w])
+    backoff = optimizer != "without_backoff"
+    for k in range(1, 51):
         before = w.detach().clone()
         opt.step(lambda: LOSSES[loss](w))
         stats = opt.last_step_stats()
         # unresolved searches give no licence to step unchecked: without the back-off every step searches; with
-        # it, steps 1-9 search (9 unresolved in a row), then max_interval = 10 apart, holding in between
-        searches = k <= 9 or not backoff or (k - 9) % 10 == 0
+        # it, steps 1-9 search (9 unresolved in a row), then max_interval apart, holding in between
+        searches = k <= 9 or not backoff or (k - 9) % opt.max_interval == 0
         assert stats["line_search"] == searches and stats["held"] == (not searches), k
         assert stats["backtracks"] == 0
         if not searches or backoff:  # with the back-off an unresolved search's trial point is not taken either
@@ -55,23 +64,23 @@ def test_a_decrease_float32_cannot_resolve_does_not_grow_the_step_size(loss, bac
 
 def test_unresolved_searches_back_off_exponentially():
     # a resolvable loss for 12 steps, then one float32 cannot resolve (as above): the gaps between the searches
-    # after the first unresolved one are min(max_interval, 2^(n-1)) = 1, 2, 4, 8, 10, 10
+    # after the first unresolved one are min(max_interval, 2^(n-1)) = 1, 2, 4, 8, 16, 20
     w = nn.Parameter(torch.full((4,), 0.5))
     opt = SaLSa([w])
     searched_at, unresolved_from = [], None
-    for k in range(1, 60):
+    for k in range(1, 90):
         opt.step(lambda: (w**2).sum() if k <= 12 else 1e-10 * (w**2).sum())
         if opt.last_step_stats()["line_search"]:
             searched_at.append(k)
             if unresolved_from is None and opt.line_search_state["unresolved"] == 1:
                 unresolved_from = len(searched_at) - 1
     after = searched_at[unresolved_from:]
-    assert [b - a for a, b in zip(after, after[1:])][:6] == [1, 2, 4, 8, 10, 10]
+    assert [b - a for a, b in zip(after, after[1:])][:6] == [1, 2, 4, 8, 16, 20]
 
 
 def test_a_tiny_s_is_searched_not_stepped_unchecked():
     # f(w) = 1e-9 w: s = (1 - beta3) g^2 / (|g| + eps) = 0.1 * 1e-9 / 1.1 < 1e-8, where the old default
-    # stepped along the momentum without a search; the new one searches (and the decreases, 1e-9 eta,
+    # stepped along the momentum without a search (SaLSaWithoutResolution); SaLSa searches (and the decreases, 1e-9 eta,
     # are below the resolution eps * max(|f|, 1) = 2^-23, so eta stays).
     w = nn.Parameter(torch.tensor([1.0]))
     opt = SaLSa([w])
@@ -80,17 +89,18 @@ def test_a_tiny_s_is_searched_not_stepped_unchecked():
     assert opt.step_size == 1.0
 
     w_old = nn.Parameter(torch.tensor([1.0]))
-    old = SaLSa([w_old], resolution_aware=False)
+    old = SaLSaWithoutResolution([w_old])
     old.step(lambda: 1e-9 * w_old.sum())
     assert not old.last_step_stats()["line_search"]
 
 
 def test_debiased_averages_allow_the_longest_interval_once_the_step_size_is_constant():
     # With a constant accepted eta the bias-corrected averages equal eta, r = 1 and L = max_interval from
-    # the first search; the release's averages start at 1e-8 and reach r < 1.1 (L = 10) only after
-    # about 230 searches (0.99^n < 0.1).
+    # the first search; the release's averages (SaLSaWithoutResolution's) start at 1e-8 and reach r < 1.1 (L = 10)
+    # only after about 230 searches (0.99^n < 0.1).
     for debiased, first_long in ((True, 1), (False, 200)):
-        opt = SaLSa([nn.Parameter(torch.zeros(1))], debiased_frequency=debiased)
+        params = [nn.Parameter(torch.zeros(1))]
+        opt = SaLSa(params, frequency="paper") if debiased else SaLSaWithoutResolution(params)
         st = opt.line_search_state
         for n in range(1, 300):
             st["eta_fast"] = 0.9 * st["eta_fast"] + 0.1 * 0.5
