@@ -41,12 +41,14 @@ from tests.realformat import write_cifar, write_glue  # noqa: E402
 ENV = {"WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
 TIMEOUT_S = {"tests": 230, "bench": 100, "calibrate": 120}
-SMOKE_TIMEOUT_S = {"tests": 100, "bench": 40, "calibrate": 40}  # 3 minutes
+SMOKE_TIMEOUT_S = {"tests": 80, "bench": 40, "calibrate": 60}  # 3 minutes
 GRACE_S = 20
 TASKS = ("cifar10", "cifar100", "sst2", "mrpc")  # the one-GPU tier's, in its order
 GLUE = ("model.pretrained=null", "model.tokenizer.kind=wordpiece", "+model.tokenizer.vocab_size=30522")
-# smoke: the cheapest case of each test file (the MLP preset; one reference setting; one rank)
-SMOKE_TESTS = ("-k", "not compile and not bf16 and (mnist1d or not preset) and (SaLSa-defaults or not reference) and not two_ranks")
+# smoke: the in-process cases of each test file (the MLP preset, one reference setting, the trials) and gloo on one
+# rank; the cases that start several runs (kill and resume, torchrun against a plain run) only on the GPU
+SMOKE_TESTS = ("-k", "not compile and not bf16 and (mnist1d or not preset) and (SaLSa-defaults or not reference) and not two_ranks "
+                     "and not resume and not plain")
 
 
 def tests(a, out: Path) -> list[str]:
