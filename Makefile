@@ -119,7 +119,8 @@ TIER ?= gpu
 # Needs a venv, from make install or make install-offline. DEVICE=cpu SMOKE=1: the same script on the CPU, < 3 min.
 DEVICE ?= cuda
 GPU_CHECKS ?= outputs/gpu-checks
-gpu-checks: | $(STAMP) ## test-gpu, bench-gpu, calibrate TIER=gpu in <= 9 min into GPU_CHECKS (default outputs/gpu-checks); DEVICE=cpu SMOKE=1 on the CPU
+gpu-checks: ## test-gpu, bench-gpu, calibrate TIER=gpu in <= 9 min into GPU_CHECKS (default outputs/gpu-checks); DEVICE=cpu SMOKE=1 on the CPU
+	@test -x $(BIN)/python || { echo "error: no $(VENV): make install, or make install-offline where there is no network (docs/cluster.md)"; exit 2; }
 	$(OFFLINE) $(BIN)/python -m tools.gpu_checks --device $(DEVICE) --out $(GPU_CHECKS) $(if $(SMOKE),--smoke)
 
 calibrate: install ## time a few dozen steps of every (task, optimizer, precision) of TIER (default gpu) on this machine -> results/calibration/<machine>.json, which the dry-run estimate uses; ARGS=... more options
