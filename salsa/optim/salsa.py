@@ -51,7 +51,8 @@ class SaLSa(LineSearchOptimizer):
     ``adaptive_frequency=False``: every step searches. Steps without a search leave eta, h and s unchanged.
 
     A decrease within the float resolution of the loss, |f(w_k) - f(trial)| <= eps_f * max(|f(w_k)|, 1) with
-    eps_f the machine epsilon of the loss's dtype, cannot tell a sufficient decrease from rounding: the search
+    eps_f the machine epsilon of the loss's dtype (twice that under "doubling": the difference of two rounded
+    losses), cannot tell a sufficient decrease from rounding: the search
     accepts without growth (eta_k = min(eta, eta_{k-1})) and the decrease enters h, but the trial point is not
     taken (back to w_k). After n such unresolved searches in a row the next search waits min(max_interval,
     2^(n-1)) steps, and the steps in between hold the parameters (Adam's moments still follow the gradients): on a
@@ -195,8 +196,10 @@ class SaLSa(LineSearchOptimizer):
         return self._search(closure, ev, d, eta, beta)
 
     def _tolerance(self, ev: GradientEvaluation) -> float:
-        """The largest |decrease| the loss's float resolution cannot tell from rounding."""
-        return resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps)
+        """The largest |decrease| the loss's float resolution cannot tell from rounding: one resolution under the paper's
+        rule; twice it under doubling, whose longer intervals between searches must not grow eta on a decrease that
+        two roundings (of f(w_k) and of the trial loss) can make (results/salsa_frequency)."""
+        return resolution(ev.loss_value, torch.finfo(ev.loss.dtype).eps) * (2.0 if self.frequency == "doubling" else 1.0)
 
     def _takes_trial_point(self, resolved: bool) -> bool:
         """Whether an accepted trial point is the step: a move whose effect on the loss cannot be measured is not."""

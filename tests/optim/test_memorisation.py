@@ -128,3 +128,17 @@ def test_leaving_a_back_off_needs_a_search_that_keeps_the_step_size():
     end = next(i for i in range(first_resolved, len(leaving)) if not leaving[i][2])
     assert all(leaving[i][0] for i in range(first_resolved, end + 1))  # every step until the end searched
     assert not all(searched for searched, _, _ in leaving[end:])  # then the frequency rule skips again
+
+
+def test_doubling_needs_a_decrease_beyond_two_roundings():
+    # f(w) = 1 + w in float32 at w = 0 with P = I: the first trial, at eta = 1.1 * 1.6e-7 = 1.76e-7, lowers f to the float32
+    # nearest 1 - 1.76e-7, 1 - 3 * 2^-24, a decrease of 1.79e-7: above one resolution (2^-23 = 1.19e-7), not above two.
+    # The smoothed test holds (h = 0.01 * 1.79e-7 >= 0.3 * 1.76e-7 * s, s = 0.01): the paper's rule takes the trial and
+    # grows eta; doubling takes neither.
+    for frequency, resolved in (("paper", True), ("doubling", False)):
+        w = nn.Parameter(torch.zeros(1))
+        opt = SaLSa([w], preconditioner="sgd", init_step_size=1.6e-7, frequency=frequency)
+        opt.step(lambda: 1 + w.sum())
+        assert opt.line_search_state["resolved"] == resolved
+        assert opt.step_size == pytest.approx(1.76e-7 if resolved else 1.6e-7, rel=1e-12)
+        assert (w.item() != 0.0) == resolved
