@@ -113,7 +113,7 @@ def clean_losses(tmp_path_factory):
     return np.fromfile(run_dir / "train_loss.f32", "<f4"), run_dir.name
 
 
-@pytest.mark.parametrize("at", [5, 12, 34])  # steps with and without a line search (the latter checked late)
+@pytest.mark.parametrize("at", [5, 12, 20, 34])  # with a search, and without one (checked late; 20: at a checkpoint)
 def test_a_non_finite_step_fails_the_run_there_with_no_checkpoint_or_record_after_it(tmp_path, clean_losses, at):
     clean, run_id = clean_losses
     fault = NaNAt(at)
