@@ -11,7 +11,7 @@ def test_short_run_writes_curves_figure_and_readme(tmp_path):
     results, readme = json.loads((tmp_path / "curves.json").read_text()), (tmp_path / "README.md").read_text()
     assert (tmp_path / "curves.png").stat().st_size > 0 and "](curves.png)" in readme
     assert results["command"] == f"python -m experiments.overhead.curves --steps 40 --window 10 --out {tmp_path}"
-    assert list(results["optimizers"]) == ["adam", "salsa", "reference_adam_sls"]
+    assert list(results["optimizers"]) == ["adam", "salsa", "salsa_paper_frequency", "reference_adam_sls"]
     for name, s in results["optimizers"].items():
         assert len(s["forwards"]) == len(s["step_time_s"]) == 4 and min(s["step_time_s"]) > 0
         half = s["second_half"]
