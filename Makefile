@@ -87,8 +87,8 @@ bench-curves: install ## forwards/step and step time over 20k steps: SaLSa vs th
 bench-memorisation: install ## SaLSa (new and old default), the release and the reference classes 20k steps past ~0 loss -> results/memorisation
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m experiments.memorisation.bench
 
-# Issue 9's ablations on the CPU tier: one option at a time around the default (beta3, c, the frequency rule,
-# the old default), run.py multiruns into outputs/ablations, then analysis.variants -> results/ablations.
+# Ablations of our SaLSa on the CPU tier: one option at a time around the default (beta3, c, the frequency rule off,
+# the paper's frequency rule), run.py multiruns into outputs/ablations, then analysis.variants -> results/ablations.
 ABLATION_TASKS := experiment=cpu_tier_digits_mlp,cpu_tier_mnist1d_mlp,cpu_tier_mnist5k_mlp,cpu_tier_rotten_tomatoes_bow
 ABLATION_SEEDS ?= 0,1,2,3,4
 ABLATION_ROOT ?= outputs/ablations

@@ -25,14 +25,14 @@ def ours(cls, **options):
 
 
 OPTIMIZERS = {
-    "salsa": ours(SaLSa),
-    "salsa_paper_frequency": ours(SaLSa, frequency="paper", max_interval=10),
-    # the paper's rule at the release's c = 0.5, beta3 = 0.9 (the settings of results/memorisation/backoff)
-    "salsa_release_settings": ours(SaLSa, c=0.5, beta3=0.9, frequency="paper", max_interval=10),
-    "salsa_no_backoff": ours(SaLSaWithoutBackoff),
-    "salsa_old": ours(SaLSaWithoutResolution),
-    "release": release,
-    "reference_salsa": ours(ReleaseSaLSA),
+    "ours_salsa_adam": ours(SaLSa),
+    "ours_salsa_adam_paper_frequency": ours(SaLSa, frequency="paper", max_interval=10),
+    # the paper's rule at the release's c = 0.5, beta3 = 0.9 (0.2's SaLSa)
+    "ours_salsa_adam_release_settings": ours(SaLSa, c=0.5, beta3=0.9, frequency="paper", max_interval=10),
+    "superseded_without_backoff": ours(SaLSaWithoutBackoff),
+    "superseded_without_resolution": ours(SaLSaWithoutResolution),
+    "release_wheel": release,
+    "release_salsa": ours(ReleaseSaLSA),
     # the paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml): c=0.3, beta_s=0.99, no speed-up
-    "reference_adamsls": lambda folder: (paper_salsa_adam, lambda opt, closure: opt.step(closure)),
+    "paper_salsa_adam": lambda folder: (paper_salsa_adam, lambda opt, closure: opt.step(closure)),
 }

@@ -1,7 +1,7 @@
 """Two behaviours our SaLSa had and no longer has, kept as classes for the memorisation benchmark.
 
 Both run the paper's frequency rule, by default at the release's c = 0.5 and beta3 = 0.9: the settings
-results/memorisation measured them at (results/ablations and results/salsa_default ran SaLSaWithoutResolution's
+results/memorisation/superseded.md measured them at (results/ablations ran SaLSaWithoutResolution's
 behaviour at c = 0.3, beta3 = 0.99: pass them). Why each was replaced: docs/design-notes.md.
 """
 from __future__ import annotations

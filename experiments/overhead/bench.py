@@ -57,8 +57,8 @@ MODELS = {
 }
 
 
-CPU_OPTIMIZERS = ["adam", "adam_fused", "salsa", "salsa_paper_frequency", "sls", "reference_adam_sls",
-                  "reference_adam_sls_images", "reference_salsa", "release"]
+CPU_OPTIMIZERS = ["torch_adam", "torch_adam_fused", "ours_salsa_adam", "ours_salsa_adam_paper_frequency", "ours_sls_sgd", "paper_salsa_adam_speed_up",
+                  "paper_salsa_adam", "release_salsa", "release_wheel"]
 
 
 def cross_entropy(model, batch):
@@ -117,7 +117,7 @@ def report(results, args, repeats_done, seconds):
     ]
     verdicts = []
     for model_name, rows in results.items():
-        adam, release = rows["adam"], rows.get("release")
+        adam, release = rows["torch_adam"], rows.get("release_wheel")
         for name, r in rows.items():
             vs_release = f"{r['step_time_s'] / release['step_time_s']:.2f}" if release else "n/a"
             lines.append(
@@ -126,7 +126,7 @@ def report(results, args, repeats_done, seconds):
                 f"{r['floor_s'] * 1e3:.3f} | {r['x_floor']:.3f} |"
                 f" {r['peak_bytes'] / 2**20:.2f} | {(r['peak_bytes'] - adam['peak_bytes']) / r['param_bytes']:+.2f} |"
             )
-        s = rows["salsa"]
+        s = rows["ours_salsa_adam"]
         verdicts.append(
             f"- {model_name}: SaLSa {s['forwards_per_step']:.3f} forwards per step (target <= 1.10: "
             f"{'met' if s['forwards_per_step'] <= 1.10 else 'NOT met'}), "
@@ -156,7 +156,7 @@ def main():
             print(f"note: {missing}; the release is left out", file=sys.stderr)
             release = None
         steppers = make_steppers(release, n_batches_per_epoch=1797 // BATCH)
-        chosen = {"adam", "salsa", *args.optimizers} if args.optimizers else set(CPU_OPTIMIZERS)
+        chosen = {"torch_adam", "ours_salsa_adam", *args.optimizers} if args.optimizers else set(CPU_OPTIMIZERS)
         steppers = {n: steppers[n] for n in CPU_OPTIMIZERS if n in chosen and n in steppers}
         features, labels = load_digits(return_X_y=True)
         x_all = torch.tensor(features / 16.0, dtype=torch.float32)

@@ -43,7 +43,7 @@ from experiments.overhead.lockstep import (
 from experiments.overhead.release import load_release
 from experiments.overhead.workloads import BUILDERS, PRECISIONS, Workload, workload
 
-OPTIMIZERS = ["adam", "adam_fused", "salsa", "sls", "reference_adam_sls_images", "reference_adam_sls", "reference_salsa", "release"]
+OPTIMIZERS = ["torch_adam", "torch_adam_fused", "ours_salsa_adam", "ours_sls_sgd", "paper_salsa_adam", "paper_salsa_adam_speed_up", "release_salsa", "release_wheel"]
 WORKLOADS = [f"{m}/{p}" for m in BUILDERS for p in PRECISIONS]
 DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "gpt2-plateau/fp32"]  # the plateau once, in bf16: ~5 min on an H200
 
@@ -103,7 +103,7 @@ def report(results: dict, args, note: str) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, w in results["workloads"].items():
-        lines.append(f"| {name} | {w['description']} | {w['steps']} | {w['rows']['adam']['step_time_s'] * 1e3:.2f} | "
+        lines.append(f"| {name} | {w['description']} | {w['steps']} | {w['rows']['torch_adam']['step_time_s'] * 1e3:.2f} | "
                      f"{w['forward_s'] * 1e3:.2f} | {w['forward_share']:.3f} |")
     lines += ["", "| workload | optimizer | forwards/step | step time (ms) | x Adam (foreach) | floor (ms) | x floor | peak GiB |",
               "|---|---|---|---|---|---|---|---|"]
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         except FileNotFoundError as missing:  # measure the rest
             release, note = None, f" The authors' release is left out: {missing}."
             print(f"note: {missing}", file=sys.stderr)
-        chosen = {"adam", *(args.optimizers or OPTIMIZERS)} - (set() if device.type == "cuda" else {"adam_fused"})
+        chosen = {"torch_adam", *(args.optimizers or OPTIMIZERS)} - (set() if device.type == "cuda" else {"torch_adam_fused"})
         started = time.time()
         results = dict(command=command("experiments.overhead.gpu", args.argv), **provenance(), machine=machine(device), workloads={},
                        failed={})

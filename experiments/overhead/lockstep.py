@@ -36,7 +36,7 @@ def paper_salsa_adam(model, **overrides):
 
 def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
     """name -> (model -> optimizer, (optimizer, loss_fn) -> loss, optimizer -> (forwards, backwards) so far).
-    `release` is experiments/overhead/release.py's load_release() or None (then no "release" entry)."""
+    `release` is experiments/overhead/release.py's load_release() or None (then no "release_wheel" entry)."""
 
     def plain_step(opt, loss_fn):
         opt.zero_grad(set_to_none=True)
@@ -55,18 +55,18 @@ def make_steppers(release, n_batches_per_epoch: int) -> dict[str, tuple]:
         return opt.totals()["forwards"], opt.totals()["backwards"]
 
     steppers = {
-        "adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step, adam_counts),
-        "adam_fused": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, fused=True), plain_step, adam_counts),
-        "salsa": (lambda m: from_catalogue("ours_salsa_adam", m), ours_step, ours_counts),
-        "salsa_paper_frequency": (lambda m: from_catalogue("ours_salsa_adam_paper_frequency", m), ours_step, ours_counts),
-        "sls": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=n_batches_per_epoch), ours_step, ours_counts),
+        "torch_adam": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, foreach=True), plain_step, adam_counts),
+        "torch_adam_fused": (lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, fused=True), plain_step, adam_counts),
+        "ours_salsa_adam": (lambda m: from_catalogue("ours_salsa_adam", m), ours_step, ours_counts),
+        "ours_salsa_adam_paper_frequency": (lambda m: from_catalogue("ours_salsa_adam_paper_frequency", m), ours_step, ours_counts),
+        "ours_sls_sgd": (lambda m: SLS(m.parameters(), model=m, n_batches_per_epoch=n_batches_per_epoch), ours_step, ours_counts),
         # the paper's ADAM SaLSa as re-implemented: NLP setting (with the frequency rule) and images setting (without)
-        "reference_adam_sls": (lambda m: paper_salsa_adam(m, speed_up=True), ours_step, ours_counts),
-        "reference_adam_sls_images": (lambda m: paper_salsa_adam(m, speed_up=False), ours_step, ours_counts),
-        "reference_salsa": (lambda m: ReleaseSaLSA(m.parameters(), model=m), ours_step, ours_counts),
+        "paper_salsa_adam_speed_up": (lambda m: paper_salsa_adam(m, speed_up=True), ours_step, ours_counts),
+        "paper_salsa_adam": (lambda m: paper_salsa_adam(m, speed_up=False), ours_step, ours_counts),
+        "release_salsa": (lambda m: ReleaseSaLSA(m.parameters(), model=m), ours_step, ours_counts),
     }
     if release is not None:
-        steppers["release"] = (lambda m: release.SaLSA(m.parameters()),
+        steppers["release_wheel"] = (lambda m: release.SaLSA(m.parameters()),
                                lambda opt, f: opt.step(release_closure(opt, f)),
                                lambda opt: (opt.state["n_forwards"], opt.state["n_backwards"]))
     return steppers
@@ -137,7 +137,7 @@ FORWARD = (lambda model: None, lambda opt, loss_fn: forward_only(loss_fn), lambd
 def add_floors(rows: dict[str, dict], forward_s: float) -> float:
     """Each row's x_adam, floor_s = Adam's step x (1 + forward share x (forwards/step - 1)) (the time its algorithm
     needs: Adam's step plus its extra forwards) and x_floor; returns the forward share (forward / Adam's step)."""
-    adam = rows["adam"]["step_time_s"]
+    adam = rows["torch_adam"]["step_time_s"]
     share = forward_s / adam
     for row in rows.values():
         row["x_adam"] = row["step_time_s"] / adam

@@ -8,7 +8,7 @@ from experiments.overhead import gpu
 from experiments.overhead.gpu import DEFAULT_WORKLOADS, main
 from experiments.overhead.release import load_release
 
-ROWS = ["adam", "salsa", "sls", "reference_adam_sls_images", "reference_adam_sls", "reference_salsa"]
+ROWS = ["torch_adam", "ours_salsa_adam", "ours_sls_sgd", "paper_salsa_adam", "paper_salsa_adam_speed_up", "release_salsa"]
 
 
 def test_cpu_smoke_run_writes_a_consistent_report(tmp_path):
@@ -16,7 +16,7 @@ def test_cpu_smoke_run_writes_a_consistent_report(tmp_path):
     main(["--device", "cpu", "--steps", "12", "--out", str(out)])
     try:
         load_release(tmp_path)
-        rows = ROWS + ["release"]
+        rows = ROWS + ["release_wheel"]
     except FileNotFoundError:
         rows = ROWS
     results, markdown = json.loads(out.with_suffix(".json").read_text()), out.read_text()
@@ -26,7 +26,7 @@ def test_cpu_smoke_run_writes_a_consistent_report(tmp_path):
     for name, w in results["workloads"].items():
         assert list(w["rows"]) == rows  # adam_fused only on CUDA
         assert w["steps"] == 12 and w["forward_s"] > 0 and w["forward_share"] > 0
-        adam = w["rows"]["adam"]
+        adam = w["rows"]["torch_adam"]
         assert adam["forwards_per_step"] == 1 and adam["floor_s"] == pytest.approx(adam["step_time_s"])
         for opt, r in w["rows"].items():
             assert r["forwards_per_step"] >= 1 and r["backwards_per_step"] == 1
@@ -38,7 +38,7 @@ def test_cpu_smoke_run_writes_a_consistent_report(tmp_path):
             assert f"| {name} | {opt} | {r['forwards_per_step']:.2f} | {r['step_time_s'] * 1e3:.2f} " in markdown
         assert f"| {name} | {w['description']} | 12 |" in markdown
     # the line searches ran: the reference classes search on each of their first 10 steps
-    assert all(w["rows"]["reference_adam_sls_images"]["forwards_per_step"] >= 2 for w in results["workloads"].values())
+    assert all(w["rows"]["paper_salsa_adam"]["forwards_per_step"] >= 2 for w in results["workloads"].values())
 
 
 def test_a_failing_workload_is_reported_and_the_others_measured(tmp_path, monkeypatch):
@@ -50,8 +50,8 @@ def test_a_failing_workload_is_reported_and_the_others_measured(tmp_path, monkey
     real = gpu.measure
     monkeypatch.setattr(gpu, "measure", measure)
     out = tmp_path / "overhead_gpu.md"
-    main(["--device", "cpu", "--steps", "4", "--workloads", "bert/fp32", "resnet34/fp32", "--optimizers", "salsa", "--out", str(out)])
+    main(["--device", "cpu", "--steps", "4", "--workloads", "bert/fp32", "resnet34/fp32", "--optimizers", "ours_salsa_adam", "--out", str(out)])
     results = json.loads(out.with_suffix(".json").read_text())
     assert results["failed"] == {"bert/fp32": "RuntimeError: CUDA out of memory (simulated)"}
-    assert list(results["workloads"]) == ["resnet34/fp32"] and list(results["workloads"]["resnet34/fp32"]["rows"]) == ["adam", "salsa"]
+    assert list(results["workloads"]) == ["resnet34/fp32"] and list(results["workloads"]["resnet34/fp32"]["rows"]) == ["torch_adam", "ours_salsa_adam"]
     assert "- bert/fp32: RuntimeError: CUDA out of memory (simulated)" in out.read_text()

@@ -1,4 +1,4 @@
-"""Memorisation: SaLSa trained past ~zero training loss (issue 9). The long version, 20k steps past a loss of
+"""Memorisation: SaLSa trained past ~zero training loss. The long version, 20k steps past a loss of
 1e-3 on several seeds, is experiments/memorisation/bench.py (results/memorisation); here the same cases, shorter.
 
 The property is the issue's: once below 1e-3 the training loss never rises above 1e-2 again, and no
@@ -114,7 +114,7 @@ def test_debiased_averages_allow_the_longest_interval_once_the_step_size_is_cons
 def test_leaving_a_back_off_needs_a_search_that_keeps_the_step_size():
     # near 0 for 30 steps (a back-off), then a quadratic whose minimum is 0.01 away, on which the first resolved search backtracks many
     # times: no momentum step until a resolved search accepts within two trials (cnn_bn seed 1 collapsed on the
-    # momentum steps licensed by such a search, results/memorisation/backoff)
+    # momentum steps licensed by such a search, results/memorisation/superseded.md and docs/design-notes.md)
     w = nn.Parameter(torch.full((4,), 0.5))
     opt = SaLSa([w])
     leaving = []
