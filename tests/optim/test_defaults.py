@@ -41,4 +41,8 @@ def test_the_catalogue_entry_builds_what_the_defaults_build(name, options):
 def test_the_signature_offers_no_superseded_behaviour():
     parameters = inspect.signature(SaLSa).parameters
     assert not {"resolution_aware", "debiased_frequency", "unresolved_backoff"} & set(parameters)
-    assert (parameters["c"].default, parameters["beta3"].default, parameters["frequency"].default) == (0.3, 0.99, "doubling")
+    assert (parameters["c"].default, parameters["beta3"].default) == (0.3, 0.99)
+    model = torch.nn.Linear(4, 2)
+    assert SaLSa(model.parameters()).frequency == "doubling" and SaLSa(model.parameters()).max_interval == 20
+    assert SaLSa(model.parameters(), preconditioner="sgd").frequency == "paper"
+    assert SaLSa(model.parameters(), preconditioner="sgd").max_interval == 10
