@@ -57,7 +57,8 @@ MODELS = {
 }
 
 
-CPU_OPTIMIZERS = ["torch_adam", "torch_adam_fused", "ours_salsa_adam", "ours_salsa_adam_paper_frequency", "ours_sls_sgd", "paper_salsa_adam_speed_up",
+CPU_OPTIMIZERS = ["torch_adam", "torch_adam_fused", "ours_salsa_adam", "ours_salsa_adam_paper_frequency", "ours_sls_sgd",
+                  "paper_salsa_adam_speed_up",
                   "paper_salsa_adam", "release_salsa", "release_wheel"]
 
 

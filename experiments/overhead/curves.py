@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workload", choices=[DIGITS, *WORKLOADS], help=f"default: {DIGITS} on CPU, resnet34/fp32 on CUDA")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--window", type=int, help="steps per point of the curves (default steps / 100)")
-    parser.add_argument("--optimizers", nargs="+", default=["torch_adam", "ours_salsa_adam", "ours_salsa_adam_paper_frequency", "paper_salsa_adam_speed_up"],
+    parser.add_argument("--optimizers", nargs="+",
+                        default=["torch_adam", "ours_salsa_adam", "ours_salsa_adam_paper_frequency", "paper_salsa_adam_speed_up"],
                         choices=list(make_steppers(None, n_batches_per_epoch=1)))
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "overhead_curves")
     args = parser.parse_args(argv)

@@ -43,7 +43,8 @@ from experiments.overhead.lockstep import (
 from experiments.overhead.release import load_release
 from experiments.overhead.workloads import BUILDERS, PRECISIONS, Workload, workload
 
-OPTIMIZERS = ["torch_adam", "torch_adam_fused", "ours_salsa_adam", "ours_sls_sgd", "paper_salsa_adam", "paper_salsa_adam_speed_up", "release_salsa", "release_wheel"]
+OPTIMIZERS = ["torch_adam", "torch_adam_fused", "ours_salsa_adam", "ours_sls_sgd", "paper_salsa_adam", "paper_salsa_adam_speed_up",
+              "release_salsa", "release_wheel"]
 WORKLOADS = [f"{m}/{p}" for m in BUILDERS for p in PRECISIONS]
 DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "gpt2-plateau/fp32"]  # the plateau once, in bf16: ~5 min on an H200
 

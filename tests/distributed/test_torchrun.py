@@ -90,7 +90,8 @@ def assert_agree(got: dict, want: dict) -> None:
 @pytest.mark.parametrize("optimizer", ["ours_salsa_adam", "torch_adam"])
 def test_two_gloo_ranks_match_one_process_and_only_rank0_writes(tmp_path, optimizer):
     # ours_salsa_adam also checkpoints mid-epoch (every 5 steps) for the kill-and-resume part below
-    args = (f"optimizer={optimizer}", *FP64, *(("trainer.checkpoint_every=5", "trainer.log_every=1") if optimizer == "ours_salsa_adam" else ()))
+    every = ("trainer.checkpoint_every=5", "trainer.log_every=1") if optimizer == "ours_salsa_adam" else ()
+    args = (f"optimizer={optimizer}", *FP64, *every)
     one = single(tmp_path / "one", *args)
     assert one.returncode == 0, one.stderr
     two = torchrun(tmp_path / "two", *args)

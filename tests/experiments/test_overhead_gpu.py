@@ -50,8 +50,10 @@ def test_a_failing_workload_is_reported_and_the_others_measured(tmp_path, monkey
     real = gpu.measure
     monkeypatch.setattr(gpu, "measure", measure)
     out = tmp_path / "overhead_gpu.md"
-    main(["--device", "cpu", "--steps", "4", "--workloads", "bert/fp32", "resnet34/fp32", "--optimizers", "ours_salsa_adam", "--out", str(out)])
+    main(["--device", "cpu", "--steps", "4", "--workloads", "bert/fp32", "resnet34/fp32", "--optimizers", "ours_salsa_adam",
+          "--out", str(out)])
     results = json.loads(out.with_suffix(".json").read_text())
     assert results["failed"] == {"bert/fp32": "RuntimeError: CUDA out of memory (simulated)"}
-    assert list(results["workloads"]) == ["resnet34/fp32"] and list(results["workloads"]["resnet34/fp32"]["rows"]) == ["torch_adam", "ours_salsa_adam"]
+    assert list(results["workloads"]) == ["resnet34/fp32"]
+    assert list(results["workloads"]["resnet34/fp32"]["rows"]) == ["torch_adam", "ours_salsa_adam"]
     assert "- bert/fp32: RuntimeError: CUDA out of memory (simulated)" in out.read_text()

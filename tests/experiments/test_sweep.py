@@ -24,7 +24,8 @@ def test_crash_isolation_selection_and_idempotence(tmp_path, run_cli):
     winner = min(grid_val, key=grid_val.get)
     # ... alone: every digits run finished (2 optimizers x 2 seeds, the grid, the winner on the other seed)
     assert sorted((s["optimizer"], s["lr_choice"], s["lr"] or 0, s["seed"]) for s in finished) == sorted([
-        ("torch_sgd", "paper", 0.1, 0), ("torch_sgd", "paper", 0.1, 1), ("ours_salsa_adam", "none", 0, 0), ("ours_salsa_adam", "none", 0, 1),
+        ("torch_sgd", "paper", 0.1, 0), ("torch_sgd", "paper", 0.1, 1),
+        ("ours_salsa_adam", "none", 0, 0), ("ours_salsa_adam", "none", 0, 1),
         ("torch_sgd", "tuned", 0.03, 0), ("torch_sgd", "tuned", 0.3, 0), ("torch_sgd", "tuned", winner, 1)])
     diverged = [s for s in runs.values() if s["status"] == "failed"]
     assert len(diverged) == 1 and diverged[0]["lr"] == 1e30 and "loss is nan" in diverged[0]["error"]

@@ -14,8 +14,8 @@ from experiments.reproduce.grid import load
 from salsa.data import Data
 from salsa.models import MODELS
 from salsa.optim.closure import Backpropagated
-from salsa.train.loop import loss_fn, make_closure
 from salsa.train.build import parameter_groups
+from salsa.train.loop import loss_fn, make_closure
 
 PRESETS = {  # dataset: (model, trainer, batch size, epochs, micro-batches, grad clip, decay_2d_only)
     "cifar10": ("resnet34", "paper_image", 128, 100, 1, None, False),
@@ -53,7 +53,8 @@ def test_every_paper_task_composes_with_every_column_of_the_grid():
             assert resolved["optimizer"]["name"] == optimizer
             if optimizer == "salsa":   # ADAM SaLSa: the frequency rule on the NLP tasks only, as the authors ran it
                 assert resolved["optimizer"]["speed_up"] is (task.name in nlp), task.name
-    assert {"torch_adam", "torch_sgd", "paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"} <= set(grid.tasks["cifar10"].optimizers)
+    paper_columns = {"torch_adam", "torch_sgd", "paper_sls_adam", "paper_sls_sgd", "salsa", "paper_salsa_sgd"}
+    assert paper_columns <= set(grid.tasks["cifar10"].optimizers)
 
 
 def test_cfg_job_shows_the_papers_cifar10_salsa_run():
