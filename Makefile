@@ -106,7 +106,7 @@ ablations: install ## beta3, c, frequency rule off, the paper's frequency rule o
 reproduce: install ## the paper's grid (experiments/grids/paper.yaml); DRY_RUN=1 lists runs, what is done, the compute estimate; LAUNCHER=slurm submits to SLURM; ARGS=... more options
 	$(BIN)/python -m experiments.reproduce --tier paper $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
 
-reproduce-cpu: install ## the CPU tier: 4 offline tasks x 6 optimizers x 5 seeds + tuned baselines (<= 20 min on 2 cores) -> results/reproduce-cpu; LAUNCHER=slurm, ARGS=... as for reproduce; GRID=file instead of the tier
+reproduce-cpu: install ## the CPU tier: 4 offline tasks x 8 optimizers x 10 seeds + tuned baselines (<= 15 min on 2 cores) -> results/reproduce-cpu; LAUNCHER=slurm, ARGS=... as for reproduce; GRID=file instead of the tier
 	OMP_NUM_THREADS=1 $(OFFLINE) $(BIN)/python -m experiments.reproduce $(if $(GRID),--grid $(GRID),--tier cpu) $(if $(DRY_RUN),--dry-run) $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(ARGS)
 
 reproduce-gpu: install ## the one-GPU tier (experiments/grids/gpu.yaml: CIFAR-10/100 ResNet-34, SST-2/MRPC BERT-base, all columns x 5 seeds, <= 24 h on an H200) -> results/reproduce-gpu; DRY_RUN=1, LAUNCHER, ARGS as for reproduce
