@@ -57,7 +57,8 @@ def tests(a, out: Path) -> list[str]:
 
 
 def bench(a, out: Path) -> list[str]:
-    size = ["--steps", "3", "--workloads", "resnet34/fp32", "gpt2-plateau/bf16", "--optimizers", "salsa", "reference_salsa"] if a.smoke \
+    size = ["--steps", "3", "--workloads", "resnet34/fp32", "gpt2-plateau/bf16",
+            "--optimizers", "ours_salsa_adam", "release_salsa"] if a.smoke \
         else ["--seconds", "9"]
     return [sys.executable, "-m", "experiments.overhead.gpu", "--device", a.device, "--out", str(out / "overhead_gpu.md"), *size]
 

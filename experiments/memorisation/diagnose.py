@@ -5,7 +5,7 @@ search, with a loss exactly 0 and with s below 1e-8 (the old default's unchecked
 the loss; then the 25 steps before the collapse with h, s, c*eta*s and the measured decreases, all also in
 units of q = 2^-23 / batch, the float32 spacing of a mean of per-example cross entropies near 0.
 
-    python -m experiments.memorisation.diagnose outputs/memorisation/mlp-salsa_old-0.npz [--c 0.5]
+    python -m experiments.memorisation.diagnose outputs/memorisation/mlp-superseded_without_resolution-0.npz [--c 0.5]
 """
 import argparse
 

@@ -30,7 +30,7 @@ def test_first_sgd_step_by_hand():
 def test_doubling_forgets_per_step():
     # a search n steps after the last one smooths with beta3^n: s_k = 0.99^n s_{k-1} + (1 - 0.99^n) ||g_k||^2 (P = I)
     model = make_mlp()
-    opt = SaLSa(model.parameters(), preconditioner="sgd")
+    opt = SaLSa(model.parameters(), preconditioner="sgd", frequency="doubling")
     gaps = []
     for k, (x, y) in enumerate(batches(200), start=1):
         before, since = opt.line_search_state["s"], opt.line_search_state["since_search"] + 1
