@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from salsa.contract.files import LOCK, atomic_write, named
+from salsa.contract.files import LOCK, STEP_LOSSES, atomic_write, named
 from salsa.registry import UserError
 from salsa.train.loggers import LocalOnly, WandbMirror
 
@@ -87,10 +87,8 @@ class StepLosses:
     curve the authors logged), one little-endian float32 per step (4 bytes a step). Appended before every
     checkpoint, so after a resume the file is cut back to the checkpoint's step and continues from there."""
 
-    FILE = "train_loss.f32"
-
     def __init__(self, run_dir: Path | None):
-        self.path, self._pending = None if run_dir is None else run_dir / self.FILE, []
+        self.path, self._pending = None if run_dir is None else run_dir / STEP_LOSSES, []
 
     def append(self, loss: float) -> None:
         if self.path is not None:
