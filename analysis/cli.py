@@ -9,7 +9,7 @@ from .collect import collect_curves, collect_runs
 from .errors import AnalysisError
 from .frontpage import Headline, write_front_page
 from .names import PAPER_COLUMNS, ordered_columns
-from .output import Written, copy_with_source, write_table, write_text
+from .output import Written, copy_with_source, writable, write_table, write_text
 from .plots import all_figures
 from .provenance import provenance
 from .selection import select_cells
@@ -75,6 +75,7 @@ def build_tables(runs, planned: int, paper_table, paper_csv: Path):
 
 def run(argv) -> list[Path]:
     args = parse(argv)
+    writable(args.out)
     roots = list(args.root)
     if args.wandb:
         from .wandb_source import download_project

@@ -1,8 +1,11 @@
-"""Writing files atomically (temp file + os.replace), so an interrupted run never leaves half a table."""
+"""Writing files atomically (temp file + os.replace), so an interrupted run never leaves half a table; a folder or
+file that cannot be written is an AnalysisError that names it."""
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import AnalysisError
 from .table import Table, to_csv, to_latex, to_markdown
 
 
@@ -13,11 +16,28 @@ class Written:
     paths: list[Path]
 
 
+def writable(folder: Path) -> None:
+    """Refuses an output folder that cannot be written, before anything is read or computed."""
+    probe = folder / f".write_probe_{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as e:
+        raise AnalysisError(f"cannot write to --out {folder} ({e.strerror}); choose a writable folder with --out") from None
+
+
 def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise AnalysisError(f"cannot write {path} ({e.strerror}); the files written before it are complete, "
+                            "the others unchanged: free the space or choose a writable folder with --out") from None
     return path
 
 

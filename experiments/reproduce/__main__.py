@@ -1,5 +1,11 @@
 import sys
 
-from .cli import main
+from salsa.unforeseen import guarded
 
-sys.exit(main())
+
+def main() -> int:
+    from .cli import main
+    return main()
+
+
+sys.exit(guarded("python -m experiments.reproduce", main))
