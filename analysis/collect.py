@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from salsa.contract.files import METRICS, SUMMARY
-from salsa.contract.verify import damage, rerun_command
+from salsa.contract.files import METRICS, SUMMARY, NotPlain, check_plain, open_plain
+from salsa.contract.verify import damage, identity, malformed, read, rerun_command
 
 from .errors import AnalysisError
 from .names import column_name
@@ -28,10 +28,14 @@ def find_run_dirs(root: Path) -> list[Path]:
     return sorted({f.parent for f in files})
 
 
-def read_json(path: Path) -> dict:
+def read_json(run_dir: Path) -> dict:
+    """summary.json: a plain file (never through a link, never a device) holding a JSON object."""
+    path = run_dir / SUMMARY
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = read(run_dir)
+    except NotPlain as exc:
+        raise AnalysisError(str(exc)) from None
+    except (ValueError, OSError) as exc:
         raise AnalysisError(f"corrupt file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise AnalysisError(f"corrupt file {path}: expected a JSON object")
@@ -41,17 +45,23 @@ def read_json(path: Path) -> dict:
 def read_summary(run_dir: Path) -> dict:
     """One flat row: identity fields, then every metric and every total under its own name."""
     path = run_dir / SUMMARY
-    if not path.exists():
-        return {"run_dir": str(run_dir), "run_id": run_dir.name, "status": "no summary.json"}
-    summary = read_json(path)
+    try:
+        if not check_plain(path):
+            return {"run_dir": str(run_dir), "run_id": run_dir.name, "status": "no summary.json"}
+    except NotPlain as exc:
+        raise AnalysisError(str(exc)) from None
+    summary = read_json(run_dir)
     missing = [key for key in REQUIRED if key not in summary]
     if missing:
         raise AnalysisError(f"corrupt file {path}: missing {', '.join(missing)}")
     if summary["schema"] != 1:
         raise AnalysisError(f"{path}: unsupported schema {summary['schema']!r} (this analysis reads schema 1)")
+    if (what := malformed(summary)) is not None:
+        raise AnalysisError(f"corrupt file {path}: {what}; run it again with: {rerun_command(summary)}")
     row = {"run_dir": str(run_dir), **{key: summary.get(key) for key in IDENTITY}}
-    problems = damage(run_dir, summary) if summary["status"] == "finished" else {}
-    row["damage"] = f"{'; '.join(problems.values())}; run it again with: {rerun_command(summary)}" if problems else ""
+    problems = [*damage(run_dir, summary).values(), *filter(None, [identity(run_dir, summary)])] \
+        if summary["status"] == "finished" else []
+    row["damage"] = f"{'; '.join(problems)}; run it again with: {rerun_command(summary)}" if problems else ""
     row["column"] = column_name(summary["optimizer"], summary["lr_choice"])
     row.update(summary["metrics"] or {})
     row.update(paper_metric(run_dir))
@@ -103,7 +113,11 @@ def refusals(runs: pd.DataFrame) -> pd.Series:
 
 def read_metrics(path: Path) -> list[dict]:
     records = []
-    with path.open(encoding="utf-8") as handle:
+    try:
+        handle = open_plain(path)
+    except NotPlain as exc:
+        raise AnalysisError(str(exc)) from None
+    with handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -119,8 +133,11 @@ def collect_curves(runs: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for run in runs.itertuples():
         path = Path(run.run_dir) / METRICS
-        if not path.exists():
-            continue
+        try:
+            if not check_plain(path):
+                continue
+        except NotPlain as exc:
+            raise AnalysisError(str(exc)) from None
         frame = pd.DataFrame(read_metrics(path))
         frames.append(frame.assign(run_id=run.run_id, task=run.task, column=run.column, seed=run.seed))
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

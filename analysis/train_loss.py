@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salsa.contract.files import STEP_LOSSES
+from salsa.contract.files import STEP_LOSSES, not_plain, read_plain
 
 from .stats import cell_stats
 from .table import Table
@@ -26,7 +26,12 @@ KEY = "paper_train_loss"
 
 def read_losses(run_dir: Path) -> np.ndarray | None:
     path = Path(run_dir) / STEP_LOSSES
-    return np.fromfile(path, dtype="<f4").astype(np.float64) if path.exists() else None
+    if not_plain(path):  # never through a link, never a device: a run with one is refused (salsa.contract.verify)
+        return None
+    if not path.exists():
+        return None
+    data = read_plain(path)
+    return np.frombuffer(data[: len(data) - len(data) % 4], dtype="<f4").astype(np.float64)
 
 
 def window_mean(losses: np.ndarray, fraction: float) -> float:

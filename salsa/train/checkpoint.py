@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from salsa.contract.files import atomic_write
+from salsa.contract.files import NotPlain, atomic_write, open_plain
 from salsa.registry import UserError
 from salsa.train.distributed import SINGLE, Ranks
 from salsa.train.environment import RECORDED_ONLY
@@ -84,8 +84,9 @@ def read(path: Path, device) -> dict:
     with warnings.catch_warnings(record=True) as caught:  # torch warns about some damage (an odd pickle protocol)
         warnings.simplefilter("always")
         try:
-            state = torch.load(path, map_location=device, weights_only=True)
-        except OSError:
+            with open_plain(path, "rb") as f:  # never through a link, never a device
+                state = torch.load(f, map_location=device, weights_only=True)
+        except (OSError, NotPlain):
             raise
         except Exception as e:  # the message says what the warnings would have: the file is damaged
             reason = "empty or truncated" if isinstance(e, EOFError) else f"unreadable: {type(e).__name__}"

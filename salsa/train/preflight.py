@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from hydra.errors import InstantiationException
 
+from salsa.contract.files import open_plain
 from salsa.contract.runid import RunId
 from salsa.models import MODELS
 from salsa.registry import UserError
@@ -42,7 +43,8 @@ def check_writable(where: RunId) -> None:
     try:
         where.path.mkdir(parents=True, exist_ok=True)
         probe = where.path / ".write_probe"
-        probe.write_text("ok")
+        with open_plain(probe, "w") as f:  # never through a link
+            f.write("ok")
         probe.unlink()
     except OSError as e:
         raise UserError(f"cannot write the run directory {where.path} ({e.strerror}). Choose a writable place with "

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from salsa.contract.files import LOCK, STEP_LOSSES, atomic_write, named
+from salsa.contract.files import LOCK, STEP_LOSSES, atomic_write, check_plain, named, open_plain, read_plain
 from salsa.registry import UserError
 from salsa.train.loggers import LocalOnly, WandbMirror
 
 
 def append(path: Path, data: bytes) -> None:
-    """Appends data to path; an OSError (a full disk, a file-size limit) names path."""
+    """Appends data to path (a plain file: never through a link); an OSError (a full disk, a file-size limit)
+    names path."""
     try:
-        with open(path, "ab") as f:
+        with open_plain(path, "ab") as f:
             f.write(data)
     except OSError as e:
         raise named(e, path) from None
@@ -34,7 +35,7 @@ class RunLock:
         self.path, self.file = run_dir / LOCK, None
 
     def acquire(self) -> None:
-        f = open(self.path, "a+", encoding="utf-8")
+        f = open_plain(self.path, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -65,10 +66,10 @@ class MetricsLog:
         """Keep the first `records` lines (those written before the last checkpoint) so a resumed run appends
         exactly what an uninterrupted one would have written (checkpoints without that count: the records up
         to `step`); a torn last line goes too."""
-        if not self.path.exists():
+        if not check_plain(self.path):
             return
         kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in read_plain(self.path).decode("utf-8").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -101,8 +102,9 @@ class StepLosses:
             self._pending.clear()
 
     def keep_until(self, step: int) -> None:
-        if self.path is not None and self.path.exists() and self.path.stat().st_size > 4 * step:
-            os.truncate(self.path, 4 * step)
+        if self.path is not None and check_plain(self.path) and self.path.stat().st_size > 4 * step:
+            with open_plain(self.path, "r+b") as f:
+                f.truncate(4 * step)
         self._pending.clear()
 
 

@@ -7,7 +7,7 @@ import resource
 import torch
 
 from salsa.contract.files import SUMMARY, write_json
-from salsa.contract.verify import vouch
+from salsa.contract.verify import sealed, vouch
 from salsa.train.build import RunContext
 from salsa.train.distributed import SINGLE
 from salsa.train.environment import environment
@@ -16,14 +16,15 @@ from salsa.train.loop import Progress, TrainingState
 
 def write_summary(context: RunContext, state: TrainingState, mirror, status: str, final_loss=None, error=None, *,
                   collective: bool = True) -> dict:
-    """Rank 0 writes summary.json (and a finished run's "files"), and the W&B mirror ends with it unless the run
-    is still running; collective: every rank takes part (see summarise)."""
+    """Rank 0 writes summary.json (a finished run's with its "files"), sealed with the digest of its content, and
+    the W&B mirror ends with it unless the run is still running; collective: every rank takes part (see summarise)."""
     ranks, run_dir = context.ranks, context.where.path
     summary = summarise(context, state.progress, status=status, totals=state.opt.totals(),
                         final_train_loss=final_loss, error=error, collective=collective)
     if ranks.main:
         if status == "finished":
             summary["files"] = vouch(run_dir)
+        summary = sealed(summary)
         write_json(run_dir / SUMMARY, summary)
         if status != "running":
             mirror.finish(summary)

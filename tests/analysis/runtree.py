@@ -1,10 +1,12 @@
 """Writes run directories in the format of docs/run-directory.md, with known final losses, for the tests."""
-import hashlib
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
+
+from salsa.contract.runid import config_hash
 
 PLANNED = 3
 SEEDS = (0, 1, 2)
@@ -58,10 +60,11 @@ def write_run(root: Path, task: str, optimizer: str, lr_choice: str, lr, seed: i
               acc_peak: float = None, logged: bool = False) -> Path:
     """One run directory; `logged` also writes train_loss.f32, every step's loss equal to `final` (in float32)."""
     dataset, model = task.split("-")
-    config = json.dumps([task, optimizer, lr_choice, lr, seed])
-    digest = hashlib.sha256(config.encode()).hexdigest()
+    config = OmegaConf.create({"task": task, "seed": seed, "optimizer": {"name": optimizer, "lr_choice": lr_choice, "lr": lr}})
+    digest = config_hash(config)  # named by its config's hash, as run.py names it
     run_dir = root / digest[:12]
     run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(config))
     summary = {
         "schema": 1, "status": status, "run_id": digest[:12], "config_hash": digest, "task": task,
         "dataset": dataset, "model": model, "optimizer": optimizer, "lr_choice": lr_choice, "lr": lr, "seed": seed,

@@ -3,7 +3,10 @@ with zero training steps, or duplicated in a (task, optimizer, lr, seed) cell ar
 import json
 import shutil
 
+from omegaconf import OmegaConf
+
 from analysis.cli import main
+from salsa.contract.runid import config_hash
 from salsa.contract.verify import vouch
 
 from .conftest import PAPER_CSV, read_csv
@@ -34,10 +37,12 @@ def test_zero_step_unfinished_and_duplicate_runs_are_refused_with_the_reason(tmp
     [seed0_adam] = [d for d in root.iterdir()
                     if json.loads((d / "summary.json").read_text())["optimizer"] == "torch_adam"
                     and json.loads((d / "summary.json").read_text())["seed"] == 0]
-    twin = root / "twin00000000"
+    config = OmegaConf.load(seed0_adam / "config.yaml")
+    config.epochs = 7
+    twin = root / config_hash(config)[:12]
     shutil.copytree(seed0_adam, twin)
-    edit_summary(twin, run_id="twin00000000", config_hash="twin" + "0" * 60, epochs=7,
-                 **{"metrics.final_train_loss": 9.0})
+    (twin / "config.yaml").write_text(OmegaConf.to_yaml(config))
+    edit_summary(twin, run_id=twin.name, config_hash=config_hash(config), epochs=7, **{"metrics.final_train_loss": 9.0})
 
     out = tmp_path / "results"
     assert main(["--root", str(root), "--out", str(out), "--planned-seeds", "3", "--paper-csv", str(PAPER_CSV)]) == 0
@@ -49,7 +54,7 @@ def test_zero_step_unfinished_and_duplicate_runs_are_refused_with_the_reason(tmp
     problems = dict(zip(report["run_id"].fillna(""), report["problem"]))
     assert problems[untrained.name] == "0 training steps: its metrics are those of the untrained model (not averaged)"
     assert problems[twin.name].startswith(f"duplicate: runs {seed0_adam.name} have the same task, optimizer, lr and seed")
-    assert problems[seed0_adam.name].startswith("duplicate: runs twin00000000 ")
+    assert problems[seed0_adam.name].startswith(f"duplicate: runs {twin.name} ")
     assert any(p == "run running (not averaged)" for p in problems.values())
     runs = read_csv(out / "tables" / "runs.csv").set_index("run_id")
     assert runs["refused"].fillna("").eq("").sum() == 5  # 3 salsa + adam seeds 1, 2
