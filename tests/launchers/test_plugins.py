@@ -1,6 +1,7 @@
 """hydra_plugins/salsa_launchers as Hydra and pip see it: a fresh interpreter's plugin scan (what every `python run.py`
 does) registers our SLURM launcher without a warning and loads nothing from experiments/ (the launchers never import
 the sweep tool); the `harness` extra installs every Hydra plugin that conf/hydra/launcher/*.yaml builds on."""
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +26,25 @@ def test_hydra_finds_our_launcher_without_a_warning_and_without_experiments():
     assert "[Hydra plugins scanner]" not in out.stderr and "Plugin is incompatible" not in out.stderr, out.stderr
     assert "hydra_plugins.salsa_launchers.slurm.SlurmLauncher" in out.stdout.splitlines()
     assert "experiments loaded: []" in out.stdout
+
+
+def test_hydra_finds_our_launcher_from_outside_the_checkout(tmp_path):
+    """An app started anywhere sees the package as installed (make install: compat editable mode), not through the
+    checkout as the working directory or PYTHONPATH; a module added to the checkout after the install is found too."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", SCAN], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "hydra_plugins.salsa_launchers.slurm.SlurmLauncher" in out.stdout.splitlines(), (
+        f"Hydra's plugin scan does not find our launcher outside the checkout: reinstall with `make install` "
+        f"(compat editable mode)\n{out.stdout}{out.stderr}")
+    added = REPO / "salsa" / f"_added_after_install_{os.getpid()}.py"
+    added.write_text("FOUND = True\n")
+    try:
+        found = subprocess.run([sys.executable, "-c", f"import salsa.{added.stem} as m; print(m.FOUND)"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        added.unlink()
+    assert found.stdout.strip() == "True", found.stderr
 
 
 def harness_extra() -> set[str]:
