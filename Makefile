@@ -140,6 +140,10 @@ TABLES_OUT ?= results
 tables: install ## the paper's tables and plots from the run directories under TABLES_ROOT (default outputs/runs) -> TABLES_OUT (default results/)
 	$(BIN)/python -m analysis --root $(TABLES_ROOT) --out $(TABLES_OUT)
 
+.PHONY: fault-cases
+fault-cases: install ## the fault cases of tools/fault_cases.yaml, each in a temporary directory (a few minutes) -> results/fault_cases.md; CASES="a b" for some
+	OMP_NUM_THREADS=1 nice -n 5 $(BIN)/python -m tools.fault_cases $(if $(CASES),--only $(CASES))
+
 IMAGE ?= salsa:latest
 docker: ## build the GPU image (Dockerfile; docs/cluster.md): make docker IMAGE=registry/you/salsa:tag
 	docker build --build-arg GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
