@@ -3,7 +3,6 @@ use (salsa.contract.runid.identify), its status from the run directory, and its 
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,9 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from salsa.contract.files import SUMMARY
+from salsa.contract.files import NotPlain
 from salsa.contract.runid import identify
+from salsa.contract.verify import SMALL, damage, identity, read
 from salsa.train.loop import step_budget
 
 from . import costs as C
@@ -36,23 +36,39 @@ class PlannedRun:
     steps: int
     cost_s: float                       # estimated seconds of compute: measured (on `measured.device`) or the grid's unit
     measured: C.Measured | None = None  # the step cost's measurement; None: the grid's assumption
-    status: str = "missing"             # missing | running (interrupted or crashed) | finished | diverged
+    status: str = "missing"             # missing | running (interrupted or crashed) | finished | diverged | damaged
     error: str | None = None
     summary: dict | None = None
 
     def refresh(self) -> PlannedRun:
-        path = self.run_dir / SUMMARY
+        """The run's status from its directory. A finished run counts as finished only while its files match its
+        summary (a cheap check at each plan: sizes and line counts, and the hash of the records the analysis reads,
+        metrics.jsonl and train_loss.f32; checkpoint.pt by its size), its summary's digest matches, and the
+        directory holds this config; otherwise it is "damaged" (the reason in `error`) and planned again, where
+        run.py moves the damaged files aside and does it again (or refuses another config's directory)."""
         try:
-            self.summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        except (OSError, json.JSONDecodeError):
+            self.summary = read(self.run_dir)
+        except FileNotFoundError:
             self.summary = None
-        state = (self.summary or {}).get("status")
+        except (OSError, ValueError, NotPlain) as e:  # run.py moves a damaged summary aside, or refuses a link
+            self.summary, self.status, self.error = None, "damaged", f"summary.json cannot be read: {e}"
+            return self
+        self.summary = self.summary if isinstance(self.summary, dict) else {}
+        state = self.summary.get("status")
         # run.py writes "failed" only when the loss or a gradient became NaN/Inf (NonFiniteError): the run
         # diverged, a result that repeats identically, so it is terminal. Crashes leave "running" or "interrupted".
         self.status = {"finished": "finished", "failed": "diverged", "running": "running",
                        "interrupted": "running"}.get(state, "missing")
-        self.error = (self.summary or {}).get("error")
+        self.error = self.summary.get("error") if isinstance(self.summary.get("error"), str) else None
+        if self.status == "finished" and (problems := self.damage()):
+            self.status, self.error = "damaged", "; ".join(problems)
         return self
+
+    def damage(self) -> list[str]:
+        problems = list(damage(self.run_dir, self.summary, hashed=SMALL).values())
+        wrong = identity(self.run_dir, self.summary)
+        return problems + ([wrong] if wrong else []) + ([] if self.summary.get("run_id") == self.run_id else
+                                                        [f"summary.json names run {str(self.summary.get('run_id'))[:12]}"])
 
 
 class Composer:

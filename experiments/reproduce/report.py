@@ -6,7 +6,7 @@ from collections import Counter
 
 from analysis.names import SALSA_FOR_BASELINE, column_name
 
-STATUS_WORD = {"finished": "done", "diverged": "diverged", "running": "resume", "missing": "to run"}
+STATUS_WORD = {"finished": "done", "diverged": "diverged", "running": "resume", "missing": "to run", "damaged": "redo"}
 
 
 def run_line(run) -> str:
@@ -40,7 +40,8 @@ def estimate_lines(grid, stages: dict, awaiting: list[tuple[str, str, int, float
              + ", ".join(f"{stage} {len(runs)}" for stage, runs in stages.items())
              + (f", tuned {waiting} more once the grid has chosen their lr" if waiting else "") + ")",
              f"already finished: {c['finished']}, diverged (terminal): {c['diverged']}, "
-             f"to resume: {c['running']}, to run: {c['missing'] + waiting}",
+             f"to resume: {c['running']}, to run: {c['missing'] + waiting}"
+             + (f", damaged (done again): {c['damaged']}" if c["damaged"] else ""),
              f"compute estimate: {total / 3600:.6g} {grid.compute_unit} in all, {left / 3600:.6g} {grid.compute_unit} left "
              f"(per run: steps x the measured step time where results/calibration has one, else steps x step_cost_s x "
              f"optimizer_cost of {grid.path.name}; + run_overhead_s)"]
@@ -90,7 +91,7 @@ def failure_lines(runs, recorded: dict, root) -> list[str]:
             continue
         j = run.job
         unrecorded = ("interrupted (status running, resumes from its checkpoint)" if run.status == "running"
-                      else "no run record; see the sweep output above")
+                      else f"damaged: {run.error}" if run.status == "damaged" else "no run record; see the sweep output above")
         what = f"diverged: {run.error}" if run.status == "diverged" else f"FAILED: {recorded.get(run.run_id) or unrecorded}"
         lines.append(f"  {j.stage}/{j.task}/{j.optimizer}/seed {j.seed}" + (f"/lr {j.lr:g}" if j.lr is not None else "")
                      + f" ({run.run_id}) {what}\n    rerun alone: python run.py {shlex.join([f'paths.root={root}', *j.args()])}")

@@ -25,7 +25,7 @@ from salsa.contract.runid import config_hash
 
 VOUCHED = (CHECKPOINT, METRICS, STEP_LOSSES)
 COUNTED = (METRICS,)  # files whose line count is recorded too (the count a person can check by eye)
-SMALL = (METRICS, STEP_LOSSES)  # the records the analysis reads: hashed at every check (checkpoint.pt: its size)
+SMALL = (METRICS, STEP_LOSSES)  # the records the analysis reads: small, hashed at every check
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 
@@ -42,8 +42,10 @@ def record(path: Path, *, hashed: bool = True) -> dict:
 
 
 def vouch(run_dir: Path) -> dict:
-    """The "files" record of a finished summary."""
-    return {name: record(run_dir / name) for name in VOUCHED if (run_dir / name).exists()}
+    """The "files" record of a finished summary: each file's record and its modification time (which lets a cheap
+    check skip the hash of a file untouched since)."""
+    return {name: {**record(run_dir / name), "mtime_ns": (run_dir / name).stat().st_mtime_ns}
+            for name in VOUCHED if (run_dir / name).exists()}
 
 
 def digest_of(summary: dict) -> str:
@@ -96,8 +98,8 @@ def malformed(summary) -> str | None:
 
 def _record_shape(name: str, want) -> bool:
     keys = {"sha256", "bytes", *(["lines"] if name in COUNTED else [])}
-    return (isinstance(want, dict) and set(want) == keys and _text(want["sha256"])
-            and all(isinstance(want[k], int) and not isinstance(want[k], bool) for k in keys - {"sha256"}))
+    return (isinstance(want, dict) and set(want) - {"mtime_ns"} == keys and _text(want["sha256"])
+            and all(isinstance(want[k], int) and not isinstance(want[k], bool) for k in set(want) - {"sha256"}))
 
 
 def _described(r: dict) -> str:
@@ -109,9 +111,10 @@ def damage(run_dir: Path, summary: dict, *, hashed=VOUCHED) -> dict[str, str]:
     """file name (always one of the run directory's own names) -> how it differs from what the summary says: a
     summary with fields of the wrong type, edited since it was written, or vouching for a file a run does not have
     (its "files" may only name checkpoint.pt, metrics.jsonl, train_loss.f32: the summary is the damaged file then);
-    a file that is not a plain file (never followed or opened); a vouched file missing or different. Only the files
-    in `hashed` are hashed (the others: size and line count). Empty when every file matches, and for summaries
-    written before files were recorded."""
+    a file that is not a plain file (never followed or opened); a vouched file missing or different. The files in
+    `hashed` are hashed (the analysis and run.py: all of them); the others by size and line count, and hashed too
+    unless their modification time is the one the summary recorded (the sweep's cheap check). Empty when every file
+    matches, and for summaries written before files were recorded."""
     problems = {name: f"{name} is {kind}, not a plain file" for name in NAMES if (kind := not_plain(run_dir / name))}
     if (what := malformed(summary)) is not None:
         return {**problems, SUMMARY: what}
@@ -128,7 +131,8 @@ def damage(run_dir: Path, summary: dict, *, hashed=VOUCHED) -> dict[str, str]:
         elif not (run_dir / name).exists():
             problems[name] = f"{name} is missing"
         else:
-            got = record(run_dir / name, hashed=name in hashed)
+            untouched = want.get("mtime_ns") == (run_dir / name).stat().st_mtime_ns
+            got = record(run_dir / name, hashed=name in hashed or not untouched)
             if got != {k: v for k, v in want.items() if k in got}:
                 problems[name] = f"{name} has {_described(got)} where summary.json says {_described(want)}"
     return problems

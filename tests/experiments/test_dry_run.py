@@ -3,9 +3,12 @@ import json
 import math
 import re
 
+from omegaconf import OmegaConf
+
 from experiments.reproduce import jobs as J
 from experiments.reproduce.grid import load
 from experiments.reproduce.plan import Composer, plan
+from salsa.contract.runid import identify
 
 
 def numbers(out: str) -> dict:
@@ -17,9 +20,16 @@ def numbers(out: str) -> dict:
 
 
 def fake_summary(run, status="finished", val_loss=1.0):
+    """A summary (and the config.yaml that names the directory, as run.py writes it) of a run that did not train."""
+    with Composer(run.run_dir.parents[1]) as composer:
+        cfg = composer.compose(run.job.args())
+    where = identify(cfg)
+    assert where.path == run.run_dir
     run.run_dir.mkdir(parents=True, exist_ok=True)
+    (run.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (run.run_dir / "summary.json").write_text(json.dumps({
-        "schema": 1, "status": status, "error": None if status == "finished" else "SGD step 3: the loss is nan.",
+        "schema": 1, "status": status, "run_id": where.id, "config_hash": where.config_hash,
+        "error": None if status == "finished" else "SGD step 3: the loss is nan.",
         "metrics": {"val_loss_final": val_loss if status == "finished" else None}, "totals": {"steps": run.steps, "wall_time_s": 1.0}}))
 
 
