@@ -108,7 +108,7 @@ def root_argument() -> list[Path]:
 
 
 def cli(on_phase=None) -> None:
-    """The command line: unknown keys are refused before Hydra composes, then `execute` runs each composed config.
+    """The command line: checked before Hydra composes (salsa/train/keys.py), then `execute` runs each composed config.
     `on_phase`: the training loop's phase hook (tests/faulty_run.py hands in a fault there). Hydra raises its errors
     here (HYDRA_FULL_ERROR) instead of printing a traceback: each becomes one line, and what nobody foresaw the net's
     line and a traceback file (salsa/unforeseen.py)."""
@@ -116,9 +116,9 @@ def cli(on_phase=None) -> None:
         execute(cfg, on_phase)
 
     def start() -> int:
-        from salsa.train.keys import refuse_unknown_keys
+        from salsa.train.keys import check_command_line
         try:
-            refuse_unknown_keys(sys.argv[1:], CONF)
+            check_command_line(sys.argv[1:], CONF)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return e.exit_code

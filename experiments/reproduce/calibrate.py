@@ -6,7 +6,8 @@ Each measurement is a real run of the harness (salsa.train.runner.run on the tas
 paths.data) cut to --warmup + --steps steps of one seed in a temporary directory; the step time is the mean of the
 loop's own step_time_s (optimizer step and closures, synchronised) over the steps after the warm-up. Not included:
 evaluation, data loading, checkpoints. A (task, optimizer, precision) whose run cannot start here (data missing, out
-of memory) is listed as not measured with the reason, and the others go on.
+of memory) is listed as not measured with the reason, and the others go on. The overrides are checked as run.py
+checks its command line (salsa/train/keys.py), and every measurement's config is validated before the first starts.
 """
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ from pathlib import Path
 import torch
 
 from salsa.contract.files import METRICS
+from salsa.registry import UserError
+from salsa.train.keys import check_command_line
+from salsa.train.schema import validate
 
 from . import costs as C
 from . import jobs as J
 from .errors import SweepError
-from .grid import REPO, add_choice, chosen
+from .grid import CONF, REPO, add_choice, chosen
 from .plan import Composer
 
 
@@ -50,17 +54,20 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def measure(composer, args: list[str], steps: int, warmup: int) -> dict:
+def cut_down(composer, args: list[str], steps: int):
+    """The config of args cut to `steps` steps of one epoch, every step logged; validated (UserError)."""
+    cfg = composer.compose(args)
+    cut = [f"trainer.max_steps={steps}", "trainer.epochs=1", f"trainer.limit={cfg.trainer.batch_size * steps}", "trainer.log_every=1"]
+    cfg = composer.compose(args + cut)
+    validate(cfg)
+    return cfg
+
+
+def measure(cfg, warmup: int) -> dict:
     """One cut-down run of the harness; its key and mean step time (or the reason it could not run)."""
     from salsa.train.runner import run
-    from salsa.train.schema import validate
 
-    cfg = composer.compose(args)
-    n = steps + warmup
-    cut = [f"trainer.max_steps={n}", "trainer.epochs=1", f"trainer.limit={cfg.trainer.batch_size * n}", "trainer.log_every=1"]
-    cfg = composer.compose(args + cut)
     try:
-        validate(cfg)
         summary, run_dir, _ = run(cfg)
     except Exception as e:  # data missing (UserError), out of memory, a compile failure: listed, and the others go on
         return {"key": C.key(cfg), "error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"}
@@ -76,19 +83,32 @@ def measure(composer, args: list[str], steps: int, warmup: int) -> dict:
             "hardware": summary["env"]["hardware"]}
 
 
-def measurements(grid, composer, a) -> list[tuple[str, dict]]:
-    """(task, measurement) for every (task, optimizer, precision) asked for, on the main stage's first seed."""
-    done = []
+def planned(grid, composer, a) -> list[tuple[str, str, object]]:
+    """(task, what, cut-down config) for every (task, optimizer, precision) asked for, on the main stage's first
+    seed; SweepError names the first whose config does not validate, before any is measured."""
+    found = []
     for job in J.main_jobs(grid):
         if job.seed != grid.seeds[0] or (a.tasks and job.task not in a.tasks) or (a.optimizers and job.optimizer not in a.optimizers):
             continue
         base = [*job.args(), *a.overrides]
         own = composer.compose(base).trainer.precision
         for precision in a.precisions or [own, *(["bf16"] if torch.cuda.is_available() and own != "bf16" else [])]:
-            print(f"calibrate: {job.task} {job.optimizer} {precision} ...", end=" ", flush=True)
-            m = measure(composer, [*base, f"trainer.precision={precision}"], a.steps, a.warmup)
-            print(f"{m['step_s'] * 1000:.1f} ms/step" if "step_s" in m else f"not measured: {m['error']}", flush=True)
-            done.append((job.task, m))
+            what = f"{job.task} {job.optimizer} {precision}"
+            try:
+                found.append((job.task, what, cut_down(composer, [*base, f"trainer.precision={precision}"], a.steps + a.warmup)))
+            except UserError as e:
+                raise SweepError(f"{what}: {e}") from None
+    return found
+
+
+def measurements(grid, composer, a) -> list[tuple[str, dict]]:
+    """(task, measurement) for every planned (task, optimizer, precision)."""
+    done = []
+    for task, what, cfg in planned(grid, composer, a):
+        print(f"calibrate: {what} ...", end=" ", flush=True)
+        m = measure(cfg, a.warmup)
+        print(f"{m['step_s'] * 1000:.1f} ms/step" if "step_s" in m else f"not measured: {m['error']}", flush=True)
+        done.append((task, m))
     return done
 
 
@@ -138,6 +158,10 @@ def calibrate(argv) -> int:
     a = parse(argv)
     if a.steps < 1 or a.warmup < 0:
         raise SweepError("--steps must be >= 1 and --warmup >= 0")
+    try:
+        check_command_line(a.overrides, CONF)
+    except UserError as e:
+        raise SweepError(str(e)) from None
     grid = chosen(a)
     device = C.machine()
     path = a.out / f"{slug(device)}.json"
@@ -161,4 +185,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from salsa.unforeseen import guarded
+    sys.exit(guarded("python -m experiments.reproduce.calibrate", main))

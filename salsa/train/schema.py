@@ -1,5 +1,6 @@
-"""Checks every config value right after composition, before anything is written: types and ranges, one clear
-line for the first bad value (`<key>=<value>: <what is allowed>`). A rule whose key the chosen option does not have
+"""Checks every config value right after composition, before anything is written: that each interpolation
+resolves, types and ranges (the model options' from what the models accept), one clear line for the first bad value
+(`<key>=<value>: <what is allowed>`). A rule whose key the chosen option does not have
 (e.g. optimizer.c for adam) is skipped: run.py refuses such a key on the command line before composing
 (salsa/train/keys.py); the optimizer constructors check their own arguments again for library users."""
 from __future__ import annotations
@@ -53,13 +54,17 @@ BOOLEAN = Rule(lambda v: isinstance(v, bool), "true or false")
 FRACTION = number(0, 1)                       # [0, 1): momentum-like averages
 PAIR = Rule(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(FRACTION.ok(b) for b in v),
             "two numbers in [0, 1), e.g. [0.9,0.999]")
+BLOCKS = Rule(lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(integer(1).ok(b) for b in v),
+              "a list of integers >= 1 (residual blocks per stage), e.g. [2,2,2,2]")
+TEXT = Rule(lambda v: isinstance(v, str) and v.strip() != "", "a name or a path")
 MOMENTUM = Rule(lambda v: FRACTION.ok(v) or (isinstance(v, (list, tuple)) and all(FRACTION.ok(b) for b in v)),
                 "a number in [0, 1) (release_salsa: a list of them, e.g. [0.9,0.999,0.9])")
 
 RULES: dict[str, Rule] = {
     # torch.manual_seed takes [-2**63, 2**64 - 1] and maps a negative seed onto a positive one (-1 is 2**64 - 2):
-    # non-negative seeds keep one run id per stream of random numbers
-    "seed": integer(0, 2**64 - 1, note=" (torch.manual_seed's range)"),
+    # non-negative seeds keep one run id per stream of random numbers. At most 2**53, the integers a float64 holds
+    # exactly: the analysis's tables (a column with a missing value turns float) and JSON readers keep the seed as is
+    "seed": integer(0, 2**53, note=" (2**53: the seeds a float64 holds exactly, as the analysis reads them)"),
     "download": BOOLEAN,
     "trainer.epochs": integer(1),
     "trainer.batch_size": integer(1),
@@ -78,6 +83,22 @@ RULES: dict[str, Rule] = {
     "trainer.allow_numerics_change": BOOLEAN,
     "dataset.val_fraction": FRACTION,
     "dataset.test_fraction": FRACTION,
+    # the models' options (conf/model/*.yaml), as their builders (salsa/models) and the libraries under them accept
+    "model.width": integer(1),
+    "model.depth": integer(0, note=" (hidden layers; 0: a linear model)"),
+    "model.dropout": number(0, 1),                  # nn.Dropout takes [0, 1]; at 1 every unit is dropped
+    "model.hidden": integer(1),
+    "model.layers": integer(1),
+    "model.heads": integer(1),
+    "model.intermediate": integer(1),
+    "model.mlp": integer(1),
+    "model.dim": integer(1),
+    "model.patch_size": integer(1),
+    "model.blocks": BLOCKS,
+    "model.pretrained": Rule(lambda v: v is None or TEXT.ok(v), "a Hugging Face model name or a local path, or null"),
+    "model.tokenizer.kind": choice("pretrained", "wordpiece", "bytes"),
+    "model.tokenizer.vocab_size": integer(1),
+    "model.tokenizer.pretrained_name": TEXT,
     "optimizer.lr": number(0, low_open=True),
     "optimizer.c": number(0, 1, low_open=True),
     "optimizer.beta3": FRACTION,
@@ -105,8 +126,37 @@ def shown(value) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _written(cfg, key: str):
+    """The value of key as the config holds it, interpolations unresolved."""
+    node = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def check_resolves(cfg) -> None:
+    """UserError naming the first value whose interpolation does not resolve (an unset ${oc.env:VAR}, a key that
+    does not exist), with the reason."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "the config"
+        raise UserError(f"{key}={_written(cfg, key)}: cannot be resolved ({str(e).splitlines()[0]}); set what it names "
+                        f"or give {key} on the command line") from None
+
+
+def check_heads(cfg) -> None:
+    """Attention splits the hidden size into equal heads (BERT, GPT-2 and ViT refuse other sizes)."""
+    hidden, heads = OmegaConf.select(cfg, "model.hidden"), OmegaConf.select(cfg, "model.heads")
+    if hidden is not None and heads is not None and hidden % heads:
+        raise UserError(f"model.hidden={hidden}: must be divisible by model.heads={heads} (attention splits it into "
+                        "equal heads)")
+
+
 def validate(cfg) -> None:
-    """Raises UserError for the first value outside RULES (keys in RULES order)."""
+    """Raises UserError for the first value that does not resolve, then for the first outside RULES (keys in RULES
+    order), then for the model's heads and the optimizer entry's class."""
+    check_resolves(cfg)
     for key, rule in RULES.items():
         try:
             value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
@@ -118,6 +168,7 @@ def validate(cfg) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not rule.ok(value):
             raise UserError(f"{key}={shown(value)}: must be {rule.allowed}")
+    check_heads(cfg)
     check_class(cfg)
 
 
