@@ -46,8 +46,8 @@ def execute(cfg: DictConfig, on_phase=None) -> None:
         summary, run_dir, trained = run(cfg, on_phase=on_phase)
     except UserError as e:
         print(f"error{where}: {e}", file=sys.stderr)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the launcher records this job as failed and runs the rest of the sweep
+        if HydraConfig.get().mode == RunMode.MULTIRUN and e.exit_code <= 128:
+            raise  # the launcher records this job as failed and runs the rest of the sweep; a signal (128+n) ends it
         sys.exit(e.exit_code)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM before training started: nothing half-written
         print("error: interrupted before training started", file=sys.stderr)

@@ -12,6 +12,7 @@ import stat
 import sys
 from pathlib import Path
 
+from salsa.contract.signals import signals_held
 from salsa.registry import UserError
 
 CONFIG = "config.yaml"            # the resolved Hydra config
@@ -116,14 +117,15 @@ def check_run_dir(run_dir: Path) -> None:
 def atomic_write(path: Path, write, *, binary: bool = False) -> None:
     """write(file) into a temporary file, then os.replace: a reader sees the old file or the new one, never half
     of one; a failed write (an OSError with its errno, e.g. ENOSPC, naming `path`) leaves the old file and no
-    temporary one."""
+    temporary one. A stop signal meanwhile is honoured once the write has ended (salsa.contract.signals)."""
     tmp = temporary(path)
     try:
-        with open_plain(tmp, "wb" if binary else "w") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with signals_held():
+            with open_plain(tmp, "wb" if binary else "w") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except NotPlain:
         raise
     except OSError as e:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from salsa.contract.signals import raise_pending
 from salsa.data import to_device
 from salsa.optim.base import ClosureLineSearch
 from salsa.optim.closure import Backpropagated, ClosureOptimizer, at_least_float32
@@ -353,6 +354,7 @@ def train(state: TrainingState, data, tcfg, *, seed, device, files: RecordFiles,
                 clock.count(rows)
                 progress.step, progress.batch = progress.step + 1, progress.batch + 1
                 on_phase("step")
+                raise_pending()
                 # log
                 if progress.step % log_every == 0:
                     stats = wait()

@@ -78,12 +78,14 @@ def _trusted(where: RunId, previous: dict | None) -> bool:
 
 @contextlib.contextmanager
 def clean_failed_start(run_dir: Path, *, fresh: bool, lock: RunLock):
-    """A run that fails before its first summary leaves no directory holding only config.yaml behind."""
+    """A run that fails before its first summary leaves no directory holding only config.yaml behind (nor that
+    summary, when a stop signal held during its write is honoured right after it)."""
     try:
         yield
     except BaseException:
         if fresh and lock.file is not None:
             (run_dir / CONFIG).unlink(missing_ok=True)
+            (run_dir / SUMMARY).unlink(missing_ok=True)
             lock.path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 run_dir.rmdir()

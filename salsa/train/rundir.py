@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from salsa.contract.files import LOCK, STEP_LOSSES, atomic_write, check_plain, named, open_plain, read_plain
+from salsa.contract.signals import signals_held
 from salsa.registry import UserError
 from salsa.train.loggers import LocalOnly, WandbMirror
 
 
 def append(path: Path, data: bytes) -> None:
     """Appends data to path (a plain file: never through a link); an OSError (a full disk, a file-size limit)
-    names path."""
+    names path. A stop signal meanwhile is honoured once the data are written (salsa.contract.signals)."""
     try:
-        with open_plain(path, "ab") as f:
+        with signals_held(), open_plain(path, "ab") as f:
             f.write(data)
     except OSError as e:
         raise named(e, path) from None

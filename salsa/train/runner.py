@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from salsa.contract.files import CHECKPOINT
 from salsa.contract.runid import identify
+from salsa.contract.signals import pending, signals_held, stops_raise
 from salsa.data import Data
 from salsa.optim import NonFiniteError
 from salsa.registry import UserError
@@ -36,7 +36,7 @@ def run(cfg, *, on_phase=None) -> tuple[dict, Path, bool]:
     distributed.check_batch_size(cfg.trainer.batch_size, ranks)
     where = identify(cfg)
     lock = RunLock(where.path)
-    with _sigterm_raises():
+    with stops_raise():
         try:
             try:
                 previous, resume, fresh = on_rank0(ranks, lambda: claim(cfg, where, lock))
@@ -66,6 +66,7 @@ class Job:
     data: Data
     state: TrainingState
     files: RunFiles
+    finished: bool = False   # summary.json says finished
 
     def train(self, on_phase=no_hook) -> dict:
         c, s, tcfg = self.context, self.state, self.context.cfg.trainer
@@ -74,7 +75,11 @@ class Job:
         try:
             final_loss = train(s, self.data, tcfg, seed=c.cfg.seed, device=c.device, files=self.files,
                                checkpoints=checkpoints, ranks=c.ranks, on_phase=on_phase)
-            return write_summary(c, s, self.files.mirror, "finished", final_loss)  # a failure here leaves the final checkpoint to resume
+            # a failure here leaves the final checkpoint to resume; a signal stops the process once the summary is whole
+            with signals_held():
+                summary = write_summary(c, s, self.files.mirror, "finished", final_loss)
+                self.finished = True
+            return summary
         except NonFiniteError as e:
             try:
                 self.files.step_losses.flush()
@@ -83,30 +88,41 @@ class Job:
                 raise fault(refused, c.where.path) from None
             raise UserError(f"run {c.where.path} failed: {e}") from e
         except KeyboardInterrupt as e:
-            signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
-            message = (f"stopped by {signal.Signals(signum).name} at step {s.progress.step}; run the same command "
-                       "again to resume from the last checkpoint")
-            self.last_words("interrupted", message)
-            raise Interrupted(message, signum) from None
+            raise self.stopped(e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT) from None
         except OSError as e:
             error = fault(e, c.where.path)
             self.last_words("interrupted", str(error))
             raise error from None
         except Exception as e:
+            if pending():  # a stop signal's KeyboardInterrupt that a library turned into its own error
+                raise self.stopped(pending()) from None
             self.last_words("interrupted", f"{type(e).__name__}: {e}")
             raise
 
+    def stopped(self, signum: int) -> Interrupted:
+        """The run stopped by a signal: its summary says so (unless it has just said finished) and the line to print."""
+        name, step = signal.Signals(signum).name, self.state.progress.step
+        if self.finished:
+            return Interrupted(f"stopped by {name} after the run finished at step {step} (summary.json says finished: "
+                               "nothing to resume)", signum)
+        message = f"stopped by {name} at step {step}; run the same command again to resume from the last checkpoint"
+        self.last_words("interrupted", message)
+        return Interrupted(message, signum)
+
     def last_words(self, status: str, error: str) -> None:
         """The summary of a run that stops on an error (this rank alone may have it): best effort, since a full
-        disk may refuse it too (then it still says "running" and the same command resumes)."""
-        with contextlib.suppress(OSError):
+        disk may refuse it too (then it still says "running" and the same command resumes). A second stop signal
+        meanwhile changes nothing: the run is stopping already."""
+        with contextlib.suppress(OSError, KeyboardInterrupt), signals_held():
             write_summary(self.context, self.state, self.files.mirror, status, error=error, collective=False)
 
     def save(self) -> None:
-        self.files.step_losses.flush()  # before the checkpoint: the file always holds at least the checkpoint's steps
+        """The step losses and the checkpoint, as one write: a stop signal meanwhile is honoured once both are whole."""
         c, s = self.context, self.state
-        checkpoint.write(c.where.path / CHECKPOINT, net=s.net, opt=s.opt, schedule=s.schedule,
-                         progress=s.progress, config_hash=c.where.config_hash, numerics=c.numerics, ranks=c.ranks)
+        with signals_held():
+            self.files.step_losses.flush()  # before the checkpoint: the file always holds at least the checkpoint's steps
+            checkpoint.write(c.where.path / CHECKPOINT, net=s.net, opt=s.opt, schedule=s.schedule,
+                             progress=s.progress, config_hash=c.where.config_hash, numerics=c.numerics, ranks=c.ranks)
 
 
 class Interrupted(UserError):
@@ -142,19 +158,3 @@ def fault(error: OSError, run_dir: Path) -> Fault:
     else:
         problem = f"{where}: {reason}; fix that"
     return Fault(f"{problem}, then run the same command again: it resumes from the last checkpoint")
-
-
-@contextlib.contextmanager
-def _sigterm_raises():
-    """SIGTERM (a scheduler or `kill` asking the run to stop) interrupts the loop like Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, _frame):
-        raise KeyboardInterrupt(signum)
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
