@@ -1,24 +1,19 @@
 """Reads W&B offline runs (<dir>/wandb/offline-run-*/run-<id>.wandb) with wandb's own record definitions.
 
 wandb 0.31 has no Python reader any more (its datastore moved into the Go wandb-core, which `wandb sync` runs);
-the file is a LevelDB-style log of wandb.proto Record messages: a 7-byte header (":W&B", 0xBEE1, version 0), then
-32 KiB blocks of chunks (crc32 4, length 2, type 1: full, first, middle, last). The framing is read here and
-checked against each chunk's crc32; every record is decoded by wandb's protobuf classes.
+the file is a LevelDB-style log of wandb.proto Record messages, whose framing (checked against each chunk's crc32)
+salsa.train.wandb_log reads; every record is decoded by wandb's protobuf classes.
 `OfflineApi` offers these runs in the shape of the public API's (wandb.Api().runs(project)), for
 analysis.wandb_source; a run's files are those its Files records name, as `wandb sync` uploads them from the
 offline run's files/ directory."""
 import json
 import os
 import shutil
-import struct
-import zlib
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2 as pb
 
-HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
-BLOCK = 32 * 1024
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+from salsa.train.wandb_log import payloads
 
 
 def subprocess_env(**overrides: str) -> dict:
@@ -28,27 +23,8 @@ def subprocess_env(**overrides: str) -> dict:
 
 
 def records(path: Path) -> list:
-    """Every Record in a .wandb file, in order."""
-    data = path.read_bytes()
-    assert data.startswith(HEADER), f"{path} is not a W&B log (header {data[:7]!r})"
-    out, pending, pos = [], b"", len(HEADER)
-    while pos + 7 <= len(data):
-        if BLOCK - pos % BLOCK < 7:  # a block's tail too short for a chunk header is padding
-            pos += BLOCK - pos % BLOCK
-            continue
-        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0 and length == 0:  # zero padding at the end of a block
-            pos += BLOCK - pos % BLOCK
-            continue
-        chunk = data[pos + 7:pos + 7 + length]
-        assert zlib.crc32(chunk, zlib.crc32(bytes([kind]))) == crc, f"{path}: bad checksum at byte {pos}"
-        pos += 7 + length
-        pending = chunk if kind in (FULL, FIRST) else pending + chunk
-        if kind in (FULL, LAST):
-            record = pb.Record()
-            record.ParseFromString(pending)
-            out.append(record)
-    return out
+    """Every Record in a .wandb file, in order (the framing: salsa.train.wandb_log)."""
+    return [pb.Record.FromString(payload) for payload in payloads(path.read_bytes())]
 
 
 def _value(item):

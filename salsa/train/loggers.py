@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from salsa.contract.files import STEP_LOSSES, named, warn
 from salsa.registry import Registry, UserError
+from salsa.train import wandb_log
 
 LOGGERS = Registry("logger")
 
@@ -20,8 +21,8 @@ class LocalOnly:
     def log(self, record: dict) -> None:
         pass
 
-    def finish(self, summary: dict) -> None:
-        pass
+    def finish(self, summary: dict) -> str | None:
+        return None
 
 
 @LOGGERS.register("wandb")
@@ -30,14 +31,17 @@ class WandbMirror:
     logger.mode (as everywhere in wandb). W&B only mirrors the run directory, so it never stops a run: when the
     service cannot be reached (or no API key is set) at start, the run is mirrored offline under the run
     directory's wandb/ and the command to upload it later is printed (`wandb sync <dir>`); an error while
-    logging stops the mirror, not the run; but the system refusing to write the mirror's files (under the run
-    directory's wandb/: a full disk, a read-only file system) stops the run like any other write failure, as an
-    OSError naming that folder. Entity and project come from the config or WANDB_ENTITY /
-    WANDB_PROJECT; the API key is left to wandb (env or `wandb login`); WANDB_INIT_TIMEOUT (s) bounds the wait.
-    At the end the run's train_loss.f32 (every step's loss, the paper's metric) is saved as a W&B run file."""
+    logging stops the mirror, not the run. The system refusing this process a write of the mirror's files (under
+    the run directory's wandb/: a full disk, a read-only file system) stops the run like any other write failure,
+    as an OSError naming that folder. wandb's service process writes the transaction log: a write it fails there
+    is found when the mirror finishes (the log read back: salsa.train.wandb_log), and finish() returns what the
+    mirror lacks, with one warning; the run's own files are whole and it finishes. Entity and project come from
+    the config or WANDB_ENTITY / WANDB_PROJECT; the API key is left to wandb (env or `wandb login`);
+    WANDB_INIT_TIMEOUT (s) bounds the wait. At the end the run's train_loss.f32 (every step's loss, the paper's
+    metric) is saved as a W&B run file."""
 
     def __init__(self, cfg, run_dir, run_id):
-        self.run_dir = Path(run_dir)
+        self.run_dir, self.stopped = Path(run_dir), None   # stopped: why the mirror stopped early
         try:
             import wandb
         except ImportError as e:
@@ -66,11 +70,26 @@ class WandbMirror:
         self._call(self.run.log, {"step": record["step"], **{f"{kind}/{k}": v for k, v in record.items()
                                                             if k not in ("kind", "split", "step") and v is not None}})
 
-    def finish(self, summary: dict) -> None:
-        self._call(self.run.summary.update, {"status": summary["status"], **summary["metrics"], **summary["totals"]})
+    def finish(self, summary: dict) -> str | None:
+        """Ends the W&B run; what the mirror lacks (None: it is whole)."""
+        run = self.run
+        if run is None or run.disabled:
+            return self.stopped
+        self._call(run.summary.update, {"status": summary["status"], **summary["metrics"], **summary["totals"]})
         if (self.run_dir / STEP_LOSSES).exists():
-            self._call(self.run.save, str(self.run_dir / STEP_LOSSES), base_path=str(self.run_dir), policy="now")
-        self._call(self.run.finish, exit_code=0 if summary["status"] == "finished" else 1)
+            self._call(run.save, str(self.run_dir / STEP_LOSSES), base_path=str(self.run_dir), policy="now")
+        self._call(run.finish, exit_code=0 if summary["status"] == "finished" else 1)
+        if self.stopped:
+            return self.stopped
+        import wandb
+        wandb.teardown()  # waits for wandb's service to have written the log (finish returns before it has)
+        log = Path(run.settings.sync_file)
+        lacks = wandb_log.lacks(log)
+        if lacks:
+            warn(f"the W&B mirror could not write {log.parent}: {lacks}. The run directory {self.run_dir} is complete "
+                 "and remains the source of truth (summary.json records that the mirror is incomplete); free space "
+                 "there (or raise the file-size limit) before the next run")
+        return lacks
 
     def _call(self, method, *args, **kwargs) -> None:
         """A failing W&B call stops the mirror (the run directory holds everything), with one warning."""
@@ -83,7 +102,7 @@ class WandbMirror:
                 raise self._refused(e) from None
             warn(f"W&B mirror stopped ({e}); the run directory is complete, upload it later with "
                  f"`wandb sync {Path(self.run.settings.sync_dir).resolve()}`")
-            self.run = None
+            self.run, self.stopped = None, f"stopped at {getattr(method, '__name__', 'a call')}: {e}"
 
 
     def _refused(self, error: BaseException) -> OSError | None:

@@ -17,7 +17,8 @@ from salsa.train.loop import Progress, TrainingState
 def write_summary(context: RunContext, state: TrainingState, mirror, status: str, final_loss=None, error=None, *,
                   collective: bool = True) -> dict:
     """Rank 0 writes summary.json (a finished run's with its "files"), sealed with the digest of its content, and
-    the W&B mirror ends with it unless the run is still running; collective: every rank takes part (see summarise)."""
+    the W&B mirror ends with it unless the run is still running (a mirror that could not write all of the run adds
+    "mirror": {"wandb": "incomplete: <what it lacks>"}); collective: every rank takes part (see summarise)."""
     ranks, run_dir = context.ranks, context.where.path
     summary = summarise(context, state.progress, status=status, totals=state.opt.totals(),
                         final_train_loss=final_loss, error=error, collective=collective)
@@ -26,8 +27,10 @@ def write_summary(context: RunContext, state: TrainingState, mirror, status: str
             summary["files"] = vouch(run_dir)
         summary = sealed(summary)
         write_json(run_dir / SUMMARY, summary)
-        if status != "running":
-            mirror.finish(summary)
+        lacks = mirror.finish(summary) if status != "running" else None
+        if lacks:  # the mirror could not write all of the run: the summary says so
+            summary = sealed({**summary, "mirror": {"wandb": f"incomplete: {lacks}"}})
+            write_json(run_dir / SUMMARY, summary)
     if collective:
         ranks.barrier()
     return summary
