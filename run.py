@@ -1,5 +1,6 @@
 """Entry point: `python run.py [group=option ...] [key=value ...] [--multirun]`. See conf/config.yaml.
 Multi-GPU: `torchrun --nproc_per_node=N run.py ...` (docs/cluster.md); rank 0 writes and prints."""
+import logging
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from salsa.registry import UserError
-from salsa.unforeseen import EXIT, Reported, guarded, one_line, report, say
+from salsa.unforeseen import EXIT, Reported, broken_pipe, guarded, one_line, report, say
 
 ENTRY = "run.py"
 
@@ -59,6 +60,16 @@ def execute(cfg: DictConfig, on_phase=None) -> None:
         sys.exit(EXIT)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prints the summary
         return
+    try:
+        print_summary(summary, run_dir, trained)
+    except BrokenPipeError:  # stdout closed early (`run.py | head -1`): the run's files are complete all the same
+        line = broken_pipe(ENTRY, f"; the run {summary['status']}: {run_dir.resolve()}")
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise Reported(line) from None
+        sys.exit(1)
+
+
+def print_summary(summary: dict, run_dir: Path, trained: bool) -> None:
     m, t = summary["metrics"], summary["totals"]
     print(f"{summary['task']} / {summary['optimizer']} / seed {summary['seed']}: {summary['status']}"
           f"{'' if trained else ' earlier (same config and seed: nothing to do)'} "
@@ -66,7 +77,7 @@ def execute(cfg: DictConfig, on_phase=None) -> None:
           f"  final train loss {m['final_train_loss']:.4g}, val acc {m['val_acc_final']:.4f} (peak {m['val_acc_peak']:.4f}), "
           f"val loss {m['val_loss_final']:.4g}"
           + (f", test acc {m['test_acc_final']:.4f}" if m["test_acc_final"] is not None else "")
-          + f"\n  run directory: {run_dir.resolve()}  (summary.json, metrics.jsonl, config.yaml, checkpoint.pt)")
+          + f"\n  run directory: {run_dir.resolve()}  (summary.json, metrics.jsonl, config.yaml, checkpoint.pt)", flush=True)
 
 
 def sweep_failures() -> str:
@@ -126,6 +137,7 @@ def cli(on_phase=None) -> None:
             from salsa.train.distributed import quiet_hydra_overrides
             sys.argv += quiet_hydra_overrides()
         os.environ["HYDRA_FULL_ERROR"] = "1"
+        logging.raiseExceptions = False  # a log line to a closed stdout is dropped, not printed with a traceback
         try:
             hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")(main)()
         except Exception as e:  # noqa: BLE001 - hydra_error re-raises what it does not know, to the net

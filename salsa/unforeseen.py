@@ -87,16 +87,17 @@ def report(error: BaseException, entry: str, places: Callable[[], Iterable[Path]
     return line
 
 
-def broken_pipe(entry: str) -> int:
+def broken_pipe(entry: str, detail: str = "") -> str:
     """The reader of stdout went away (`... | head`): stdout is pointed at /dev/null so that Python's own flush at
-    exit cannot fail again, and the one line goes to stderr."""
+    exit cannot fail again, and the one line goes to stderr; returns the line (less its 'error: ')."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass
-    say(f"error: {entry} stopped: its output (stdout) was closed before it finished")
-    return 1
+    line = f"{entry}: its output (stdout) was closed before it had printed everything{detail}"
+    say(f"error: {line}")
+    return line
 
 
 def guarded(entry: str, main: Callable[[], int | None], places: Callable[[], Iterable[Path]] | Iterable[Path] = ()) -> int:
@@ -108,7 +109,8 @@ def guarded(entry: str, main: Callable[[], int | None], places: Callable[[], Ite
         say(f"error: {entry} interrupted")
         return INTERRUPTED
     except BrokenPipeError:
-        return broken_pipe(entry)
+        broken_pipe(entry)
+        return 1
     except Exception as error:  # noqa: BLE001 - the net: whatever nothing else caught
         report(error, entry, places)
         return EXIT

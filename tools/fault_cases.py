@@ -15,6 +15,7 @@ import argparse
 import datetime
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,13 +72,24 @@ class Outcome:
 
 
 def shell(script: str, work: Path, timeout: int) -> subprocess.CompletedProcess | None:
+    """The script under bash in its own process group, all of which is killed past `timeout` (None then)."""
     env = {**os.environ, "W": str(work), "REPO": str(REPO), "PY": sys.executable}
     env.pop("PYTHONPATH", None)
+    process = subprocess.Popen(["bash", "-c", PRELUDE + script], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)
     try:
-        return subprocess.run(["bash", "-c", PRELUDE + script], cwd=REPO, env=env, capture_output=True, timeout=timeout,
-                              start_new_session=True)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         return None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def unchanged(work: Path, patterns: list[str], before: dict[str, str]) -> bool:
+    """Every file the setup left under `patterns` is still there, byte for byte (new files may appear)."""
+    after = digests(work, patterns)
+    return all(after.get(name) == digest for name, digest in before.items())
 
 
 def digests(work: Path, patterns: list[str]) -> dict[str, str]:
@@ -115,9 +127,9 @@ def run_case(case: Case) -> Outcome:
         seconds = time.perf_counter() - started
         if done is None:
             return Outcome(None, f"still running after {case.timeout} s (killed)", 0, False,
-                           digests(work, case.keep) == before, "", seconds)
+                           unchanged(work, case.keep, before), "", seconds)
         stdout, stderr = done.stdout.decode(errors="backslashreplace"), done.stderr.decode(errors="backslashreplace")
-        identical = digests(work, case.keep) == before
+        identical = unchanged(work, case.keep, before)
         checked = shell(case.check, work, 300) if case.check else None
         problem = "" if checked is None or checked.returncode == 0 else \
             (checked.stdout + checked.stderr).decode(errors="replace").strip()[-300:] or f"check exited {checked.returncode}"
