@@ -115,6 +115,8 @@ def damage(run_dir: Path, summary: dict, *, hashed=VOUCHED) -> dict[str, str]:
     `hashed` are hashed (the analysis and run.py: all of them); the others by size and line count, and hashed too
     unless their modification time is the one the summary recorded (the sweep's cheap check). Empty when every file
     matches, and for summaries written before files were recorded."""
+    if run_dir.is_symlink():  # its files would live elsewhere
+        return {SUMMARY: f"{run_dir} is a symbolic link, not a run directory"}
     problems = {name: f"{name} is {kind}, not a plain file" for name in NAMES if (kind := not_plain(run_dir / name))}
     if (what := malformed(summary)) is not None:
         return {**problems, SUMMARY: what}
