@@ -9,12 +9,13 @@ from salsa.contract.verify import damage, identity, malformed, read, rerun_comma
 
 from .errors import AnalysisError
 from .names import column_name
+from .selection import cell_key, mixed_configs
 from .train_loss import paper_metric
 
 REQUIRED = ("schema", "status", "run_id", "config_hash", "task", "dataset", "model", "optimizer",
             "lr_choice", "lr", "seed", "metrics", "totals")
 TEXT_FIELDS = ("run_dir", "run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
-               "lr_choice", "column", "damage", "refused")
+               "lr_choice", "column", "damage", "refused", "cell_config")
 CELL = ("task", "optimizer", "lr_choice", "lr", "seed")  # one run per cell and seed; two configs there are ambiguous
 IDENTITY = ("run_id", "config_hash", "status", "error", "task", "dataset", "model", "optimizer",
             "lr_choice", "lr", "seed", "epochs")
@@ -63,6 +64,7 @@ def read_summary(run_dir: Path) -> dict:
         if summary["status"] == "finished" else []
     row["damage"] = f"{'; '.join(problems)}; run it again with: {rerun_command(summary)}" if problems else ""
     row["column"] = column_name(summary["optimizer"], summary["lr_choice"])
+    row["cell_config"] = cell_key(run_dir)  # what the runs of a table cell share (analysis.selection)
     row.update(summary["metrics"] or {})
     row.update(paper_metric(run_dir))
     row.update(summary["totals"] or {})
@@ -91,7 +93,8 @@ def collect_runs(roots: list[Path]) -> pd.DataFrame:
 
 def refusals(runs: pd.DataFrame) -> pd.Series:
     """Why a run must not be averaged ("" for the runs that may): not finished, files that do not match the summary
-    (salsa.contract.verify: damaged after the run, or not the run's), zero training steps (untrained metrics), or one
+    (salsa.contract.verify: damaged after the run, or not the run's), zero training steps (untrained metrics), a cell
+    of runs of several configs (analysis.selection.mixed_configs), or one
     of several runs of one (task, optimizer, lr_choice, lr, seed) whose configs differ elsewhere (none of them
     is refused in favour of another: the choice is the user's)."""
     reasons = pd.Series("", index=runs.index, dtype=object)
@@ -102,6 +105,7 @@ def refusals(runs: pd.DataFrame) -> pd.Series:
             reasons[i] = f"files do not match summary.json: {run['damage']}"
         elif not run.get("steps", 0) > 0:
             reasons[i] = "0 training steps: its metrics are those of the untrained model"
+    reasons[reasons == ""] = mixed_configs(runs[reasons == ""])
     valid = runs[reasons == ""]
     for _, same in valid.groupby(list(CELL), dropna=False):
         for i in same.index if len(same) > 1 else []:

@@ -4,11 +4,24 @@ Tuned baselines: the sweep writes runs with lr_choice "tuned" over a grid of `lr
 (the grid seed). The winning lr is the one with the lowest VALIDATION loss (val_loss_final) on that seed;
 the tuned cell then holds every seed run with the winning lr. The grid's runs are the tuning cost.
 `choose_lr` is that rule, the only copy: the sweep (experiments/reproduce/selection.py) calls it too.
+
+A cell holds the runs of one config, the seed apart (salsa.contract.runid.cell_config; the lr is one per cell, a
+tuning grid's runs differ in it). Where a cell's runs differ in anything else, none of them is averaged:
+`mixed_configs` names the difference, and missing_cells lists it.
 """
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from yaml import YAMLError
+
+from salsa.contract.files import CONFIG, read_plain
+from salsa.contract.runid import cell_config, cell_hash
+from salsa.registry import UserError
 
 from .names import SALSA_FOR_BASELINE
 
@@ -107,3 +120,59 @@ def select_cells(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     is_winner = [(t, c, lr) in winners for t, c, lr in zip(tuned["task"], tuned["column"], tuned["lr"])]
     cells = pd.concat([finished[finished["lr_choice"] != "tuned"], tuned[is_winner]])
     return cells.reset_index(drop=True), record
+
+
+def run_cell_config(run_dir) -> dict | None:
+    """cell_config of a run directory's config.yaml (read as a plain file); None where it has none that reads."""
+    try:
+        return cell_config(OmegaConf.create(read_plain(Path(run_dir) / CONFIG).decode("utf-8")))
+    except (OSError, UserError, ValueError, YAMLError, OmegaConfBaseException):
+        return None
+
+
+def cell_key(run_dir) -> str:
+    """cell_hash of the run's config.yaml; "" where it has none that reads (then the runs are told apart by the
+    other checks: a finished run must have one, salsa.contract.verify)."""
+    config = run_cell_config(run_dir)
+    return "" if config is None else cell_hash(config)
+
+
+_ABSENT = object()
+SHOWN_KEYS = 4  # differences named per cell; the rest are counted
+
+
+def _shown(value) -> str:
+    return "absent" if value is _ABSENT else json.dumps(value) if isinstance(value, (list, dict)) or value is None else str(value)
+
+
+def differences(configs: list) -> str:
+    """"trainer.max_steps 40 vs 100; model.depth 2 vs -1" over the configs (dicts, or None for one that does not
+    read), keys in the first config's order."""
+    if any(config is None for config in configs):
+        return f"{CONFIG} missing or unreadable in {sum(config is None for config in configs)} of them"
+    keys = list(dict.fromkeys(key for config in configs for key in config))
+    differ = [key for key in keys if len({_shown(config.get(key, _ABSENT)) for config in configs}) > 1]
+    named = [f"{key} {' vs '.join(_shown(config.get(key, _ABSENT)) for config in configs)}" for key in differ[:SHOWN_KEYS]]
+    more = len(differ) - SHOWN_KEYS
+    return "; ".join(named) + (f"; and {more} more key{'s' * (more > 1)}" if more > 0 else "")
+
+
+def mixed_configs(runs: pd.DataFrame) -> pd.Series:
+    """Why each run of a cell (task, column) that holds runs of several configs must not be averaged; "" for the
+    runs of the other cells. Configs are told apart by cell_config (column cell_config, from collect) and, outside
+    a tuning grid, by the lr."""
+    reasons = pd.Series("", index=runs.index, dtype=object)
+    for _, cell in runs.groupby(["task", "column"], sort=False):
+        lr = [None if choice == "tuned" or pd.isna(value) else float(value) for choice, value in zip(cell["lr_choice"], cell["lr"])]
+        first = {}  # (cell_config, lr) -> the first run directory of that config
+        for key, value, run_dir in zip(cell["cell_config"], lr, cell["run_dir"]):
+            first.setdefault((key, value), run_dir)
+        if len(first) < 2:
+            continue
+        configs = [run_cell_config(run_dir) for run_dir in first.values()]
+        configs = [None if config is None else {**config, **({} if value is None else {"optimizer.lr": value})}
+                   for config, (_, value) in zip(configs, first)]
+        reason = (f"its cell holds runs of {len(first)} configs ({differences(configs)}), so none is averaged; keep "
+                  "the runs of one config under the results root")
+        reasons[cell.index] = reason
+    return reasons

@@ -1,5 +1,6 @@
 """A run's identity: the sha256 of its resolved config, less the keys that cannot change its numbers, and its
-directory <paths.runs>/<first 12 hex digits>. run.py, the sweep's plan and the failure callback all ask `identify`."""
+directory <paths.runs>/<first 12 hex digits>. run.py, the sweep's plan and the failure callback all ask `identify`.
+A table cell's runs share their config but for CELL_FREE: `cell_config` is what they share."""
 from __future__ import annotations
 
 import hashlib
@@ -18,15 +19,41 @@ NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change",
               *(f"optimizer.{key}" for key in ("_target_", *LABELS)))
 
 
-def config_hash(cfg) -> str:
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in NOT_HASHED:
+# The keys in which the runs of one table cell may differ: the seed, and the lr, which the analysis compares
+# itself (a cell holds one; a tuning grid's runs differ in it, on one seed).
+CELL_FREE = ("seed", "optimizer.lr")
+
+
+def _less(config: dict, keys) -> dict:
+    for key in keys:
         *parents, leaf = key.split(".")
-        node = resolved
+        node = config
         for parent in parents:
             node = node.get(parent, {})
         node.pop(leaf, None)
+    return config
+
+
+def config_hash(cfg) -> str:
+    resolved = _less(OmegaConf.to_container(cfg, resolve=True), NOT_HASHED)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+def flat(node, prefix: str = "") -> dict:
+    """A nested config as {dotted key: leaf value}."""
+    if not isinstance(node, dict):
+        return {prefix[:-1]: node}
+    return {key: value for name, child in node.items() for key, value in flat(child, f"{prefix}{name}.").items()}
+
+
+def cell_config(cfg) -> dict:
+    """What the runs of a table cell share, as {dotted key: value}: the hashed config less CELL_FREE."""
+    return flat(_less(OmegaConf.to_container(cfg, resolve=True), (*NOT_HASHED, *CELL_FREE)))
+
+
+def cell_hash(config: dict) -> str:
+    """The first 12 hex digits of the sha256 of a cell_config: equal for the runs of one cell."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ def test_runs_rebuilt_from_wandb_read_like_the_local_ones(tmp_path, wandb_offlin
     local, remote = collect_runs([runs]), collect_runs([cache])
     assert len(local) == 2
     assert set(remote.columns) == set(local.columns)
-    # config_hash is not mirrored; train_loss.f32 is (a run file), so the paper's metric is there too
-    same = [c for c in local.columns if c not in ("run_dir", "config_hash")]
+    # config_hash and config.yaml (cell_config) are not mirrored; train_loss.f32 is (a run file), so the paper's metric is there too
+    same = [c for c in local.columns if c not in ("run_dir", "config_hash", "cell_config")]
     assert not remote.filter(like="paper_train_loss").isna().any().any()
     assert remote[same].equals(local[same])
     for run_id in local["run_id"]:
