@@ -13,8 +13,9 @@ from omegaconf import OmegaConf
 from salsa.contract.catalogue import LABELS
 
 # Config keys that cannot change the numbers of a run, so they do not enter its id. The optimizer catalogue's
-# labels and its `_target_` among them: the entry's name fixes its class (schema.validate refuses another), and
-# the id, like every run id, does not follow the code of that class.
+# labels and its `_target_` among them: the entry's name fixes its class and labels (the command line cannot set
+# them, salsa/train/identity.py; schema.validate refuses another class), and the id, like every run id, does not
+# follow the code of that class.
 NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change",
               *(f"optimizer.{key}" for key in ("_target_", *LABELS)))
 
