@@ -1,5 +1,6 @@
 """Entry point: `python run.py [group=option ...] [key=value ...] [--multirun]`. See conf/config.yaml.
 Multi-GPU: `torchrun --nproc_per_node=N run.py ...` (docs/cluster.md); rank 0 writes and prints."""
+import contextlib
 import logging
 import os
 import sys
@@ -12,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from salsa.contract.refusal import FULL, refusal
 from salsa.registry import UserError
 from salsa.unforeseen import EXIT, Reported, broken_pipe, guarded, one_line, report, say
 
@@ -19,13 +21,22 @@ ENTRY = "run.py"
 
 
 def writable_dir(path: str) -> str:
-    """Resolver for hydra.run.dir: a clear error (exit 2), before Hydra writes its logs there, when paths.root is not writable."""
+    """Resolver for hydra.run.dir: a clear error (exit 2; a full disk: exit 1), before Hydra writes its logs there, when
+    paths.root is not writable."""
+    probe = os.path.join(path, f".write_probe_{os.getpid()}")
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".write_probe_{os.getpid()}")
-        open(probe, "w").close()
+        with open(probe, "w") as f:  # with content: a full disk takes an empty file
+            f.write("ok")
+            f.flush()
+            os.fsync(f.fileno())
         os.remove(probe)
     except OSError as e:
+        if e.errno in FULL:
+            with contextlib.suppress(OSError):
+                os.remove(probe)
+            print(f"error: {refusal(e, path)}, then run the same command again", file=sys.stderr)
+            raise SystemExit(1) from None
         print(f"error: cannot write to {path} ({e.strerror}). Choose a writable place with paths.root=/some/writable/dir",
               file=sys.stderr)
         raise SystemExit(2) from None
@@ -44,7 +55,7 @@ def execute(cfg: DictConfig, on_phase=None) -> None:
     try:
         validate(cfg)  # the one check of every value, before torch is imported: a bad value costs well under a second
         from salsa.train.runner import run  # after Hydra has parsed the command line: `--help` stays fast
-        summary, run_dir, trained = run(cfg, on_phase=on_phase)
+        summary, run_dir, trained = run(cfg, on_phase=on_phase, wait=HydraConfig.get().mode == RunMode.MULTIRUN)
     except UserError as e:
         print(f"error{where}: {e}", file=sys.stderr)
         if HydraConfig.get().mode == RunMode.MULTIRUN and e.exit_code <= 128:

@@ -139,6 +139,8 @@ def on_rank0(ranks: Ranks, work, *, then_others: bool = False):
         try:
             result = work()
         except UserError as e:
+            if not ranks.active:  # alone: the error as it is (its exit status too)
+                raise
             error = str(e)
     if then_others:
         error = ranks.from_main(error)

@@ -2,10 +2,14 @@
 constructor takes its arguments, the run directory is writable, no split is empty."""
 from __future__ import annotations
 
+import contextlib
+import os
+
 import torch
 from hydra.errors import InstantiationException
 
 from salsa.contract.files import open_plain
+from salsa.contract.refusal import FULL, Fault, refusal
 from salsa.contract.runid import RunId
 from salsa.models import MODELS
 from salsa.registry import UserError
@@ -40,13 +44,20 @@ def check_optimizer(cfg) -> None:
 
 
 def check_writable(where: RunId) -> None:
+    """The run directory takes a file with content (a full disk: Fault, exit 1; a place not writable: exit 2)."""
+    probe = where.path / f".write_probe_{os.getpid()}"  # its own: two commands may probe the directory at once
     try:
         where.path.mkdir(parents=True, exist_ok=True)
-        probe = where.path / ".write_probe"
         with open_plain(probe, "w") as f:  # never through a link
             f.write("ok")
+            f.flush()
+            os.fsync(f.fileno())
         probe.unlink()
     except OSError as e:
+        if e.errno in FULL:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            raise Fault(f"{refusal(e, where.path)}, then run the same command again") from None
         raise UserError(f"cannot write the run directory {where.path} ({e.strerror}). Choose a writable place with "
                         f"paths.root=/some/writable/dir (runs go to <paths.root>/runs) or paths.runs=/some/writable/dir.") from e
 

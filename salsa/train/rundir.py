@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from salsa.contract.files import LOCK, STEP_LOSSES, atomic_write, check_plain, named, open_plain, read_plain
+from salsa.contract.files import LOCK, STEP_LOSSES, atomic_write, check_plain, named, open_plain, read_plain, warn
 from salsa.contract.signals import signals_held
 from salsa.registry import UserError
 from salsa.train.loggers import LocalOnly, WandbMirror
@@ -30,10 +30,11 @@ def append(path: Path, data: bytes) -> None:
 
 class RunLock:
     """One owner per run directory: an flock on <run dir>/.lock. The kernel releases it when the process ends, so a
-    killed run leaves no stale lock; the file names the last owner for the message a second command prints."""
+    killed run leaves no stale lock; the file names the last owner for the message a second command prints.
+    wait: a lock held by another process is waited for, with one line saying so (the runs of a sweep started twice)."""
 
-    def __init__(self, run_dir: Path):
-        self.path, self.file = run_dir / LOCK, None
+    def __init__(self, run_dir: Path, *, wait: bool = False):
+        self.path, self.file, self.wait = run_dir / LOCK, None, wait
 
     def acquire(self) -> None:
         f = open_plain(self.path, "a+")
@@ -42,9 +43,23 @@ class RunLock:
         except BlockingIOError:
             f.seek(0)
             owner = f.read().strip() or "another process"
+            if self.wait:
+                warn(f"run directory {self.path.parent} is in use by {owner} (same config and seed): waiting for it to finish")
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX)
+                except BaseException:
+                    f.close()
+                    raise
+                if not os.path.samestat(os.fstat(f.fileno()), os.stat(self.path)):  # its start failed: lock removed
+                    f.close()
+                    return self.acquire()
+                return self._own(f)
             f.close()
             raise UserError(f"run directory {self.path.parent} is in use by {owner} (same config and seed); wait for "
                             "it to finish (then this command has nothing to do) or stop that process and run again") from None
+        self._own(f)
+
+    def _own(self, f) -> None:
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now().isoformat(timespec='seconds')}\n")

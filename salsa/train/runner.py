@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 from salsa.contract.files import CHECKPOINT
+from salsa.contract.refusal import Fault, refusal
 from salsa.contract.runid import identify
 from salsa.contract.signals import pending, signals_held, stops_raise
 from salsa.data import Data
@@ -25,17 +25,19 @@ from salsa.train.rundir import RunFiles, RunLock
 from salsa.train.summary import write_summary
 
 
-def run(cfg, *, on_phase=None) -> tuple[dict, Path, bool]:
+def run(cfg, *, on_phase=None, wait: bool = False) -> tuple[dict, Path, bool]:
     """Trains the configured run, or finds it finished; returns (summary, run directory, whether it trained now).
     `cfg` has passed salsa.train.schema.validate: the entry points (run.py, calibrate) check it once, before torch
     is imported. Under torchrun (WORLD_SIZE > 1) every rank calls it; only rank 0 writes files and mirrors to W&B.
-    `on_phase`: the loop's phase hook (salsa.train.loop.no_hook; tests hand in fault injection there)."""
+    `on_phase`: the loop's phase hook (salsa.train.loop.no_hook; tests hand in fault injection there).
+    `wait`: a run directory in use by another process is waited for (a sweep's runs: two identical sweeps then
+    run each run once), instead of a UserError."""
     check_compatible(cfg)
     check_optimizer(cfg)
     ranks, device = distributed.setup(cfg.trainer.device)
     distributed.check_batch_size(cfg.trainer.batch_size, ranks)
     where = identify(cfg)
-    lock = RunLock(where.path)
+    lock = RunLock(where.path, wait=wait)
     with stops_raise():
         try:
             try:
@@ -133,28 +135,6 @@ class Interrupted(UserError):
         self.exit_code = 128 + signum
 
 
-class Fault(UserError):
-    """The machine refused (a full disk, an I/O error): a clear message and exit 1, no traceback."""
-    exit_code = 1
-
-
-# what a write failure means, and what to do before running the same command again
-REMEDIES = {
-    errno.ENOSPC: ("the disk is full", "free space (or choose paths.root on another disk)"),
-    errno.EDQUOT: ("the disk quota is used up", "free space within the quota (or choose paths.root elsewhere)"),
-    errno.EFBIG: ("the file is larger than allowed", "raise the file-size limit (ulimit -f) or choose a file system "
-                  "that takes larger files"),
-    errno.EROFS: ("the file system is read-only", "make it writable (or choose paths.root elsewhere)"),
-}
-
-
 def fault(error: OSError, run_dir: Path) -> Fault:
     """One line: the file, the OS reason (its errno name and text) and the remedy."""
-    where = error.filename or run_dir
-    reason = f"{errno.errorcode.get(error.errno, 'no errno')}: {error.strerror or error}"
-    if error.errno in REMEDIES:
-        what, remedy = REMEDIES[error.errno]
-        problem = f"{what}: cannot write {where} ({reason}); {remedy}"
-    else:
-        problem = f"{where}: {reason}; fix that"
-    return Fault(f"{problem}, then run the same command again: it resumes from the last checkpoint")
+    return Fault(f"{refusal(error, run_dir)}, then run the same command again: it resumes from the last checkpoint")
