@@ -18,16 +18,21 @@ ONE_EPOCH = ["trainer.epochs=1", "trainer.device=cpu"]
 RECORDS = [("step", 10), ("step", 20), ("eval", 20), ("eval", 20), ("final", 20)]  # one epoch of 20 steps, finished
 
 
+def tmpfs(path, size: str) -> None:
+    """A tmpfs of `size` mounted at path (made if missing); needs root, as in the CI container, else the test skips."""
+    path.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command on this machine")
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    if out.returncode:
+        pytest.skip(f"mount -t tmpfs failed ({out.stderr.strip()}): the case needs root, as in the CI container")
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 256 KiB tmpfs at tmp_path/root: room for a small model's run, not for the default model's checkpoint."""
     root = tmp_path / "root"
-    root.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command on this machine")
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(root)], capture_output=True, text=True)
-    if out.returncode:
-        pytest.skip(f"mount -t tmpfs failed ({out.stderr.strip()}): the case needs root, as in the CI container")
+    tmpfs(root, "256k")
     yield root
     subprocess.run(["umount", str(root)], check=True)
 

@@ -10,15 +10,21 @@ import signal
 import pytest
 import torch
 from conftest import run_py
+from test_kill_points import ARGS, lines, untimed
 
 from salsa.contract.signals import signals_held, stops_raise
 
-# 3 epochs of 20 steps; checkpoints at steps 10, 20 (after the epoch's evaluation), 30, ..., 60; records every 5 steps
-ARGS = ["trainer.epochs=3", "trainer.checkpoint_every=10", "trainer.log_every=5", "model.dropout=0.2",
-        "trainer.device=cpu"]
-TIMING = ("step_time_s", "samples_per_s")
 
-# the write the signal arrives in -> the step the run stops at (the last checkpoint's step: the step it resumes from)
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run's directory."""
+    root = tmp_path_factory.mktemp("reference")
+    assert run_py(f"paths.root={root}", *ARGS).returncode == 0
+    return next((root / "runs").iterdir())
+
+
+# ARGS (test_kill_points'): 3 epochs of 20 steps, checkpoints at steps 10, 20 (after the epoch's evaluation), ..., 60,
+# records every 5 steps. The write the signal arrives in -> the step the run stops at (the last checkpoint's step: the step it resumes from)
 AT_THE_WRITE = {
     "write:checkpoint.pt:1:SIGTERM": (10, 10),      # the first checkpoint, mid-epoch
     "write:checkpoint.pt:2:SIGINT": (20, 20),       # the checkpoint after the first epoch's evaluation
@@ -29,17 +35,8 @@ AT_THE_WRITE = {
 }
 
 
-def lines(run_dir):
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
-            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
 def summary(run_dir):
     return json.loads((run_dir / "summary.json").read_text())
-
-
-def untimed(totals):
-    return {k: v for k, v in totals.items() if k not in ("wall_time_s", "peak_memory_bytes")}
 
 
 def assert_same_run(run_dir, reference):
@@ -58,15 +55,6 @@ def one_error_line(out) -> str:
     assert "Traceback" not in out.stderr, out.stderr
     [line] = [line for line in out.stderr.splitlines() if line.startswith("error")]
     return line
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reference")
-    out = run_py(f"paths.root={root}", *ARGS)
-    assert out.returncode == 0, out.stderr
-    [run_dir] = (root / "runs").iterdir()
-    return run_dir
 
 
 @pytest.mark.parametrize("at", AT_THE_WRITE)
@@ -130,9 +118,9 @@ def test_signals_held_delivers_once_the_block_ends():
                 assert got == []
             assert got == []
         assert got == [signal.SIGTERM]
-        with pytest.raises(ZeroDivisionError), signals_held():
+        with pytest.raises(OSError), signals_held():
             os.kill(os.getpid(), signal.SIGTERM)
-            1 / 0
+            raise OSError("the write failed")
         assert got == [signal.SIGTERM] * 2
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         with signals_held():

@@ -4,7 +4,6 @@ the run (its folder full, a file-size limit) is reported in one line and in summ
 its own files whole."""
 import json
 import resource
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 import torch
 import yaml
 from conftest import REPO, compose_cfg
+from test_full_disk_and_sweeps import tmpfs
 
 from salsa.contract.runid import identify
 from salsa.contract.verify import damage
@@ -86,12 +86,7 @@ def unmirrored(tmp_path_factory):
 def full_wandb_folder(root):
     """The run's wandb/ folder is a 64 KiB tmpfs: the mirror's log fills it (needs root, as in the CI container)."""
     wandb_dir = identify(compose_cfg(f"paths.root={root}", "logger=wandb", *SMALL)).path / "wandb"
-    wandb_dir.mkdir(parents=True)
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command on this machine")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(wandb_dir)], capture_output=True, text=True)
-    if mounted.returncode:
-        pytest.skip(f"mount -t tmpfs failed ({mounted.stderr.strip()}): the case needs root, as in the CI container")
+    tmpfs(wandb_dir, "64k")
     return wandb_dir
 
 
