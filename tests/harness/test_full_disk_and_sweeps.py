@@ -52,6 +52,8 @@ def test_a_disk_full_before_the_run_starts_is_one_line(small_disk, tmp_path):
     assert at_root.stderr.splitlines() == [f"error: the disk is full: cannot write {small_disk} (ENOSPC: No space left on "
                                            "device); free space (or choose paths.root on another disk), then run the same "
                                            "command again"]
+    sweep = run_py(f"paths.root={small_disk}", *ONE_EPOCH, "seed=0,1", "--multirun")  # the sweep's folder too
+    assert sweep.returncode == 1 and sweep.stderr.splitlines() == at_root.stderr.splitlines(), sweep.stderr
     hydra_elsewhere = run_py(f"paths.root={small_disk}", *ONE_EPOCH, f"hydra.run.dir={tmp_path / 'hydra'}")
     assert hydra_elsewhere.returncode == 1 and "Traceback" not in hydra_elsewhere.stderr, hydra_elsewhere.stderr
     [line] = hydra_elsewhere.stderr.splitlines()
