@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +34,14 @@ PRELUDE = """set -u
 export WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
 export TOKENIZERS_PARALLELISM=false TMPDIR="$W/tmp"
 ROOT="$W/root"; RUNS="$ROOT/runs"; RUN="$PY $REPO/run.py"
+fail() { echo "$*" >&2; exit 1; }
 # a finished run of the default config (digits, our SaLSa, 1 epoch) under $ROOT; more overrides may follow
-finished() { $RUN paths.root="$ROOT" trainer.epochs=1 "$@" > /dev/null 2>&1 || echo "setup: run.py $* failed" >&2; }
+finished() { $RUN paths.root="$ROOT" trainer.epochs=1 "$@" > /dev/null 2>&1 || fail "setup: run.py $* failed"; }
 rundir() { ls -d "$RUNS"/*/ | head -1 | sed 's:/$::'; }
+# runid [OVERRIDES] the run id (its directory's name) of the config `finished OVERRIDES` runs
+runid() { $PY -c 'import sys; from hydra import compose, initialize_config_dir; from salsa.contract.runid import identify
+initialize_config_dir(config_dir=sys.argv[1], version_base="1.3"); print(identify(compose("config", overrides=sys.argv[2:])).id)' \
+  "$REPO/conf" trainer.epochs=1 "$@"; }
 # jset FILE 'PYTHON' edits the JSON file FILE as d
 jset() { $PY -c 'import json, sys; p = sys.argv[1]; d = json.load(open(p)); exec(sys.argv[2]); json.dump(d, open(p, "w"))' "$@"; }
 """
@@ -114,7 +120,7 @@ def shown_line(stderr: str, stdout: str) -> str:
 
 
 def run_case(case: Case) -> Outcome:
-    with tempfile.TemporaryDirectory(prefix=f"fault-{case.name}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"fault-{case.name}-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         (work / "tmp").mkdir()
         setup = shell(case.setup, work, 600) if case.setup else None
@@ -172,20 +178,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.fault_cases", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these cases (names in tools/fault_cases.yaml)")
     p.add_argument("--out", type=Path, default=OUT, help=f"the table (default {OUT.relative_to(REPO)})")
+    p.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
     a = p.parse_args(argv)
     cases = [Case(**entry) for entry in yaml.safe_load(CASES.read_text(encoding="utf-8"))]
     unknown = sorted(set(a.only or []) - {c.name for c in cases})
     if unknown:
         print(f"error: no case named {', '.join(unknown)} in {CASES.relative_to(REPO)}", file=sys.stderr)
         return 2
-    results = []
-    for case in cases:
-        if a.only and case.name not in a.only:
-            continue
+    chosen = [case for case in cases if not a.only or case.name in a.only]
+
+    def one(case: Case) -> tuple[Case, Outcome]:
         outcome = run_case(case)
-        results.append((case, outcome))
-        print(f"{'clean' if outcome.clean(case) else 'NOT CLEAN':<9} {case.name:<32} exit {outcome.status}, "
+        print(f"{'clean' if outcome.clean(case) else 'NOT CLEAN':<9} {case.name:<36} exit {outcome.status}, "
               f"{outcome.seconds:.0f} s: {cell(outcome.line, 150)}", flush=True)
+        return case, outcome
+    with ThreadPoolExecutor(max(1, a.jobs)) as pool:
+        results = list(pool.map(one, chosen))  # the table keeps the cases' order
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(table(results, "python -m tools.fault_cases " + " ".join(argv if argv is not None else sys.argv[1:])),
                      encoding="utf-8")

@@ -102,3 +102,16 @@ def test_make_tables_unforeseen_and_unwritable_output(tmp_path):
     assert blocker.read_text() == "keep me"
     planted = make_tables(tmp_path, tmp_path / "out", plant="argparse:ArgumentParser.parse_args")
     assert_one_line(planted, tmp_path / "tmp", "python -m analysis", status=2)  # make's status for a failed recipe
+
+
+def test_the_fault_case_runner_writes_each_case_with_its_outcome(tmp_path):
+    """tools/fault_cases.py on two of its cases: a refusal (one line, exit 2) and the launcher's plugin scan (exit 0)."""
+    table = tmp_path / "fault_cases.md"
+    out = subprocess.run([sys.executable, "-m", "tools.fault_cases", "--only", "delete-seed", "plugin-scan-outside-checkout",
+                          "--out", str(table)], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = table.read_text(encoding="utf-8")
+    assert "**2 of 2 clean.** Not clean: none." in text, text
+    rows = [line for line in text.splitlines() if line.startswith(("| delete-seed |", "| plugin-scan-outside-checkout |"))]
+    assert len(rows) == 2 and all(row.endswith("| yes |") for row in rows), rows
+    assert "| `$RUN paths.root=$ROOT '~seed'` |" in rows[0] and "| 2 | error: ~seed:" in rows[0], rows[0]
