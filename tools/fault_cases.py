@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = Path(__file__).with_suffix(".yaml")
 OUT = REPO / "results" / "fault_cases.md"
 TRACEBACK = "Traceback (most recent call last)"
+TIMINGS = ("step_time_s", "samples_per_s")  # what differs between two runs of one config
 PRELUDE = """set -u
 export WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
 export TOKENIZERS_PARALLELISM=false TMPDIR="$W/tmp"
@@ -42,6 +44,16 @@ rundir() { ls -d "$RUNS"/*/ | head -1 | sed 's:/$::'; }
 runid() { $PY -c 'import sys; from hydra import compose, initialize_config_dir; from salsa.contract.runid import identify
 initialize_config_dir(config_dir=sys.argv[1], version_base="1.3"); print(identify(compose("config", overrides=sys.argv[2:])).id)' \
   "$REPO/conf" trainer.epochs=1 "$@"; }
+FAULTY="$PY $REPO/tests/faulty_run.py"  # run.py with SALSA_TEST_KILL_AT (a signal at a phase or inside a write)
+ARGS="trainer.epochs=3 trainer.checkpoint_every=10 trainer.log_every=5 model.dropout=0.2 trainer.device=cpu"
+# resumes_identically ARGS: the same command resumes the run under $ROOT, and it then equals an uninterrupted run's
+# (metrics.jsonl less its timings, train_loss.f32, the summary's metrics)
+resumes_identically() {
+  $RUN paths.root="$ROOT" "$@" > /dev/null 2>&1 || fail "the same command did not resume the run"
+  $RUN paths.root="$W/clean" "$@" > /dev/null 2>&1 || fail "the uninterrupted run failed"
+  $PY -c 'import sys; from tools.fault_cases import same_run; sys.exit(not same_run(*sys.argv[1:]))' \
+    "$RUNS" "$W/clean/runs" || fail "the resumed run differs from an uninterrupted one"
+}
 # jset FILE 'PYTHON' edits the JSON file FILE as d
 jset() { $PY -c 'import json, sys; p = sys.argv[1]; d = json.load(open(p)); exec(sys.argv[2]); json.dump(d, open(p, "w"))' "$@"; }
 """
@@ -90,6 +102,20 @@ def shell(script: str, work: Path, timeout: int) -> subprocess.CompletedProcess 
         process.communicate()
         return None
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def same_run(runs: str, other: str) -> bool:
+    """The one run under each runs folder recorded the same: metrics.jsonl less its timings, train_loss.f32 and the
+    summary's metrics."""
+    a, b = (next(Path(p).iterdir()) for p in (runs, other))
+
+    def records(d: Path) -> list[dict]:
+        return [{k: v for k, v in json.loads(r).items() if k not in TIMINGS} for r in (d / "metrics.jsonl").read_text().splitlines()]
+
+    def metrics(d: Path) -> dict:
+        return json.loads((d / "summary.json").read_text())["metrics"]
+    return records(a) == records(b) and (a / "train_loss.f32").read_bytes() == (b / "train_loss.f32").read_bytes() \
+        and metrics(a) == metrics(b)
 
 
 def unchanged(work: Path, patterns: list[str], before: dict[str, str]) -> bool:
