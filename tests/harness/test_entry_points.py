@@ -2,6 +2,7 @@
 tests/planted/sitecustomize.py, ends in one line on stderr that names the traceback file, no traceback on stderr, the
 traceback in that file and exit 70; a multirun's failed runs each print their line and the sweep ends with one more.
 `make tables` with an output that cannot be written is refused in one line before anything is read."""
+import json
 import re
 import subprocess
 import sys
@@ -115,3 +116,12 @@ def test_the_fault_case_runner_writes_each_case_with_its_outcome(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith(("| delete-seed |", "| plugin-scan-outside-checkout |"))]
     assert len(rows) == 2 and all(row.endswith("| yes |") for row in rows), rows
     assert "| `$RUN paths.root=$ROOT '~seed'` |" in rows[0] and "| 2 | error: ~seed:" in rows[0], rows[0]
+
+
+def test_an_error_while_training_leaves_the_run_interrupted_and_resumable(tmp_path):
+    out = run([sys.executable, "run.py", f"paths.root={tmp_path}", "optimizer=torch_adam", "trainer.epochs=1"],
+              "torch.optim.adam:Adam.step", tmp_path)
+    assert_one_line(out, tmp_path / "errors", "run.py")
+    [summary] = (tmp_path / "runs").glob("*/summary.json")
+    recorded = json.loads(summary.read_text(encoding="utf-8"))
+    assert recorded["status"] == "interrupted" and recorded["error"].startswith("ZeroDivisionError: planted in"), recorded
