@@ -20,6 +20,11 @@ NOT_HASHED = ("paths", "logger", "download", "trainer.allow_numerics_change",
               *(f"optimizer.{key}" for key in ("_target_", *LABELS)))
 
 
+# The largest seed: torch.manual_seed takes [-2**63, 2**64 - 1] (a negative seed is mapped onto a positive one, so
+# seeds from 0 keep one run id per stream of random numbers); 2**53 is the largest of the integers a float64 holds
+# exactly, as the analysis reads them (a column with a missing value turns float) and JSON readers elsewhere do.
+LARGEST_SEED = 2**53
+
 # The keys in which the runs of one table cell may differ: the seed, and the lr, which the analysis compares
 # itself (a cell holds one; a tuning grid's runs differ in it, on one seed).
 CELL_FREE = ("seed", "optimizer.lr")

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from salsa.contract.files import CHECKPOINT, CONFIG, METRICS, NAMES, STEP_LOSSES, SUMMARY, NotPlain, not_plain, open_plain, read_plain
-from salsa.contract.runid import config_hash
+from salsa.contract.runid import LARGEST_SEED, config_hash
 
 VOUCHED = (CHECKPOINT, METRICS, STEP_LOSSES)
 COUNTED = (METRICS,)  # files whose line count is recorded too (the count a person can check by eye)
@@ -73,7 +73,8 @@ TYPES = {  # field -> (check, what it must be); a field may be absent here (the 
     "task": (_text, "text"), "dataset": (lambda v: v is None or _text(v), "text or null"),
     "model": (lambda v: v is None or _text(v), "text or null"), "optimizer": (_text, "text"),
     "lr_choice": (lambda v: v is None or _text(v), "text or null"), "lr": (lambda v: v is None or _number(v), "a number or null"),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= LARGEST_SEED,
+             f"an integer from 0 to {LARGEST_SEED}"),
     "epochs": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null"),
     "world_size": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "metrics": (lambda v: isinstance(v, dict) and all(x is None or _number(x) for x in v.values()),

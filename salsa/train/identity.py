@@ -34,7 +34,8 @@ def _optimizer_refusal(key: str, value: str, chosen: str | None) -> str:
         fixed = f"the entry fixes its {key}"
     else:
         has = _entry_field(entry, key)
-        fixed = f"optimizer={chosen}'s {key} is {has}" if has is not None else f"optimizer={chosen} has no {key}"
+        fixed = (f"optimizer={chosen} has no {key}" if has is None else f"optimizer={chosen} is {has}" if key == "_target_"
+                 else f"optimizer={chosen}'s {key} is {has}")
     matches = [e.name for e in catalogue().values() if str(_entry_field(e, key)) == value]
     if matches:
         return f"{fixed}; choose the entry instead: optimizer={' or optimizer='.join(matches)}"

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from salsa.contract.catalogue import FAMILIES, SOURCES, catalogue
+from salsa.contract.runid import LARGEST_SEED
 from salsa.registry import UserError
 
 
@@ -61,10 +62,7 @@ MOMENTUM = Rule(lambda v: FRACTION.ok(v) or (isinstance(v, (list, tuple)) and al
                 "a number in [0, 1) (release_salsa: a list of them, e.g. [0.9,0.999,0.9])")
 
 RULES: dict[str, Rule] = {
-    # torch.manual_seed takes [-2**63, 2**64 - 1] and maps a negative seed onto a positive one (-1 is 2**64 - 2):
-    # non-negative seeds keep one run id per stream of random numbers. At most 2**53, the integers a float64 holds
-    # exactly: the analysis's tables (a column with a missing value turns float) and JSON readers keep the seed as is
-    "seed": integer(0, 2**53, note=" (2**53: the seeds a float64 holds exactly, as the analysis reads them)"),
+    "seed": integer(0, LARGEST_SEED, note=" (2**53: the seeds a float64 holds exactly, as the analysis reads them)"),
     "download": BOOLEAN,
     "trainer.epochs": integer(1),
     "trainer.batch_size": integer(1),

@@ -254,7 +254,8 @@ def test_a_summary_without_its_digest_is_unverified(runs):
 
 @pytest.mark.parametrize("field, value, said", [
     ("metrics", "x", 'summary.json\'s metrics is "x", not an object of numbers or nulls'),
-    ("seed", "abc", 'summary.json\'s seed is "abc", not an integer >= 0'),
+    ("seed", "abc", 'summary.json\'s seed is "abc", not an integer from 0 to 9007199254740992'),
+    ("seed", 2**64 - 1, f"summary.json's seed is {2**64 - 1}, not an integer from 0 to {2**53}"),  # the analysis reads seeds to 2**53
     ("files", [1], "summary.json's files is [1], not an object"),
     ("status", 7, "summary.json's status is 7, not running | finished | failed | interrupted"),
 ])

@@ -4,6 +4,7 @@ variables, output directories where nothing can be made and model options outsid
 one line (exit 2) with nothing written; the largest legal seed goes through the analysis; calibrate refuses what
 run.py refuses; a table cell averages only runs of one config, the seed apart."""
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 from conftest import CONF, compose_cfg, run_py
 from omegaconf import OmegaConf
 
+from analysis.cli import main as analysis_main
 from analysis.collect import collect_runs
 from analysis.selection import differences, select_cells
 from experiments.reproduce.calibrate import main as calibrate
@@ -46,7 +48,7 @@ REFUSED = [
     (["optimizer=torch_adam", "optimizer.name=torch_adamw", "optimizer._target_=torch.optim.AdamW"],
      "optimizer.name=torch_adamw: optimizer=torch_adam's name is torch_adam; choose the entry instead: optimizer=torch_adamw"),
     (["optimizer=torch_adam", "optimizer._target_=torch.optim.AdamW"],
-     "optimizer._target_=torch.optim.AdamW: optimizer=torch_adam's _target_ is torch.optim.Adam; choose the entry "
+     "optimizer._target_=torch.optim.AdamW: optimizer=torch_adam is torch.optim.Adam; choose the entry "
      "instead: optimizer=torch_adamw"),
     (["optimizer.column=ADAM"], "optimizer.column=ADAM: optimizer=ours_salsa_adam's column is ADAM_SaLSa; choose the "
                                 "entry instead: optimizer=torch_adam or optimizer=torch_adamw"),
@@ -140,7 +142,7 @@ def test_the_model_bounds_are_what_the_models_accept():
         assert mlp(compose_cfg("model.width=0").model, Data)[1].weight.numel() == 0
 
 
-def test_the_largest_seed_goes_through_the_analysis(tmp_path):
+def test_the_largest_seed_goes_through_the_analysis(tmp_path, capsys):
     """2**53, the largest seed the schema takes, comes out of the analysis exactly, also beside a run directory
     without a summary (whose missing seed turns the column to floats); 2**53 + 1 would come out as 2**53."""
     for seed in (0, 2**53):
@@ -152,6 +154,12 @@ def test_the_largest_seed_goes_through_the_analysis(tmp_path):
     runs = collect_runs([tmp_path / "runs"])
     assert sorted(runs["seed"].dropna().tolist()) == [0, 2**53]
     assert float(2**53 + 1) == 2**53  # why the schema stops there
+    # a summary with a seed past it (written before the bound, or edited) is one line, not a pandas traceback
+    [big] = runs.loc[runs["seed"] == 2**53, "run_dir"]
+    summary = json.loads((Path(big) / "summary.json").read_text())
+    (Path(big) / "summary.json").write_text(json.dumps({**summary, "seed": 2**64 - 1}))
+    assert analysis_main(["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-figures"]) == 2
+    assert f"summary.json's seed is {2**64 - 1}, not an integer from 0 to {2**53}" in capsys.readouterr().err
 
 
 def test_calibrate_refuses_what_run_py_refuses(tmp_path, capsys):
