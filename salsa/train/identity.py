@@ -12,6 +12,7 @@ from salsa.contract.catalogue import LABELS, catalogue
 OPTIMIZER_IDENTITY = ("name", "_target_", *LABELS)
 IDENTITY_KEYS = ("task", "dataset.name", "model.name", *(f"optimizer.{key}" for key in OPTIMIZER_IDENTITY))
 ADDING = "docs/optimizers.md#adding-an-optimizer"
+CHOOSES = {"dataset": "the data set's loader", "model": "the model's builder"}
 
 
 def _options(conf_dir: Path, group: str) -> list[str]:
@@ -52,5 +53,5 @@ def refusal(key: str, value: str, conf_dir: Path, chosen_optimizer: str | None =
     if key in ("dataset.name", "model.name"):
         group = key.split(".")[0]
         option = value if value in _options(conf_dir, group) else f"<one of {', '.join(_options(conf_dir, group))}>"
-        return shown + f"the name is the {group} option's (it chooses the code that builds it and the task label): choose {group}={option}"
+        return shown + f"the name follows the {group} option (it chooses {CHOOSES[group]} and the task label): choose {group}={option}"
     return shown + _optimizer_refusal(key.split(".", 1)[1], value, chosen_optimizer)

@@ -57,9 +57,10 @@ REFUSED = [
     (["optimizer._target_=my.Optimizer"], "no entry has _target_ my.Optimizer: add an entry conf/optimizer/<new name>.yaml"),
     (["task=mnist5k-cnn"], "task=mnist5k-cnn: the task label is ${dataset.name}-${model.name}, set by the options: "
                            "choose dataset=mnist5k model=cnn"),
-    (["dataset.name=mnist5k"], "dataset.name=mnist5k: the name is the dataset option's (it chooses the code that builds "
-                               "it and the task label): choose dataset=mnist5k"),
-    (["model.name=cnn"], "model.name=cnn: the name is the model option's"),
+    (["dataset.name=mnist5k"], "dataset.name=mnist5k: the name follows the dataset option (it chooses the data set's "
+                               "loader and the task label): choose dataset=mnist5k"),
+    (["model.name=cnn"], "model.name=cnn: the name follows the model option (it chooses the model's builder and the "
+                         "task label): choose model=cnn"),
     (["optimizer=torch_adam,torch_sgd", "optimizer.name=torch_adamw", "--multirun"], "optimizer.name=torch_adamw"),
     # text that is not what it shows
     (["seed=1\u200b"], "seed=1\\u200b: character 7 is U+200B (ZERO WIDTH SPACE), which does not show on screen"),
