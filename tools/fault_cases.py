@@ -37,8 +37,14 @@ export WANDB_MODE=disabled HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_O
 export TOKENIZERS_PARALLELISM=false TMPDIR="$W/tmp"
 ROOT="$W/root"; RUNS="$ROOT/runs"; RUN="$PY $REPO/run.py"
 fail() { echo "$*" >&2; exit 1; }
-# a finished run of the default config (digits, our SaLSa, 1 epoch) under $ROOT; more overrides may follow
-finished() { $RUN paths.root="$ROOT" trainer.epochs=1 "$@" > /dev/null 2>&1 || fail "setup: run.py $* failed"; }
+# finished [OVERRIDES]: a finished run of the default config (digits, our SaLSa, 1 epoch) under $ROOT, copied (cp -a)
+# from the one run of those overrides that all cases share ($CACHE, made by the first case that asks for it)
+finished() {
+  local entry="$CACHE/$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
+  ( flock 9; test -d "$entry/runs" || $RUN paths.root="$entry" trainer.epochs=1 "$@" > /dev/null 2>&1 || { rm -rf "$entry"; exit 1; }
+  ) 9> "$entry.lock" || fail "setup: run.py $* failed"
+  mkdir -p "$RUNS" && cp -a "$entry/runs/." "$RUNS/"
+}
 rundir() { ls -d "$RUNS"/*/ | head -1 | sed 's:/$::'; }
 # runid [OVERRIDES] the run id (its directory's name) of the config `finished OVERRIDES` runs
 runid() { $PY -c 'import sys; from hydra import compose, initialize_config_dir; from salsa.contract.runid import identify
@@ -89,9 +95,9 @@ class Outcome:
         return good and not self.traceback and self.lines <= case.lines and self.identical and not self.check
 
 
-def shell(script: str, work: Path, timeout: int) -> subprocess.CompletedProcess | None:
+def shell(script: str, work: Path, timeout: int, cache: Path) -> subprocess.CompletedProcess | None:
     """The script under bash in its own process group, all of which is killed past `timeout` (None then)."""
-    env = {**os.environ, "W": str(work), "REPO": str(REPO), "PY": sys.executable}
+    env = {**os.environ, "W": str(work), "REPO": str(REPO), "PY": sys.executable, "CACHE": str(cache)}
     env.pop("PYTHONPATH", None)
     process = subprocess.Popen(["bash", "-c", PRELUDE + script], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)
@@ -145,24 +151,24 @@ def shown_line(stderr: str, stdout: str) -> str:
     return ""
 
 
-def run_case(case: Case) -> Outcome:
+def run_case(case: Case, cache: Path) -> Outcome:
     with tempfile.TemporaryDirectory(prefix=f"fault-{case.name}-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         (work / "tmp").mkdir()
-        setup = shell(case.setup, work, 600) if case.setup else None
+        setup = shell(case.setup, work, 600, cache) if case.setup else None
         if setup is not None and setup.returncode:
             return Outcome(None, f"setup failed: {setup.stderr.decode(errors='replace').strip()[-300:]}", 0, False, False,
                            "setup failed", 0.0)
         before = digests(work, case.keep)
         started = time.perf_counter()
-        done = shell(case.command, work, case.timeout)
+        done = shell(case.command, work, case.timeout, cache)
         seconds = time.perf_counter() - started
         if done is None:
             return Outcome(None, f"still running after {case.timeout} s (killed)", 0, False,
                            unchanged(work, case.keep, before), "", seconds)
         stdout, stderr = done.stdout.decode(errors="backslashreplace"), done.stderr.decode(errors="backslashreplace")
         identical = unchanged(work, case.keep, before)
-        checked = shell(case.check, work, 300) if case.check else None
+        checked = shell(case.check, work, 300, cache) if case.check else None
         problem = "" if checked is None or checked.returncode == 0 else \
             (checked.stdout + checked.stderr).decode(errors="replace").strip()[-300:] or f"check exited {checked.returncode}"
         return Outcome(done.returncode, shown_line(stderr, stdout), len([x for x in stderr.splitlines() if x.strip()]),
@@ -214,11 +220,11 @@ def main(argv=None) -> int:
     chosen = [case for case in cases if not a.only or case.name in a.only]
 
     def one(case: Case) -> tuple[Case, Outcome]:
-        outcome = run_case(case)
+        outcome = run_case(case, Path(cache))
         print(f"{'clean' if outcome.clean(case) else 'NOT CLEAN':<9} {case.name:<36} exit {outcome.status}, "
               f"{outcome.seconds:.0f} s: {cell(outcome.line, 150)}", flush=True)
         return case, outcome
-    with ThreadPoolExecutor(max(1, a.jobs)) as pool:
+    with tempfile.TemporaryDirectory(prefix="fault-cases-runs-") as cache, ThreadPoolExecutor(max(1, a.jobs)) as pool:
         results = list(pool.map(one, chosen))  # the table keeps the cases' order
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(table(results, "python -m tools.fault_cases " + " ".join(argv if argv is not None else sys.argv[1:])),
