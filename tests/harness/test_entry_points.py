@@ -125,3 +125,22 @@ def test_an_error_while_training_leaves_the_run_interrupted_and_resumable(tmp_pa
     [summary] = (tmp_path / "runs").glob("*/summary.json")
     recorded = json.loads(summary.read_text(encoding="utf-8"))
     assert recorded["status"] == "interrupted" and recorded["error"].startswith("ZeroDivisionError: planted in"), recorded
+
+
+def test_the_traceback_goes_to_the_temporary_directory_where_the_root_cannot_be_written(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from salsa.unforeseen import report
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    try:
+        raise KeyError("line one\nline two")
+    except KeyError as error:
+        line = report(error, "run.py", [blocker])
+    [printed] = capsys.readouterr().err.splitlines()
+    assert printed == f"error: {line}" and "KeyError: 'line one\\nline two'" in line, printed
+    path = Path(NAMED.search(printed).group(1))
+    assert path.parent == (tmp_path / "tmp").resolve() and "Traceback (most recent call last)" in path.read_text()
+    assert blocker.read_text() == "keep me"
