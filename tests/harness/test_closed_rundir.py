@@ -20,7 +20,7 @@ from conftest import REPO, compose_cfg, run_py
 
 from analysis.collect import collect_runs
 from experiments.reproduce.plan import PlannedRun
-from salsa.contract.runid import identify
+from salsa.contract.runid import LARGEST_SEED, identify
 from salsa.contract.verify import damage, digest_of, sealed
 from salsa.data.cifar import read_batch
 from salsa.registry import UserError
@@ -254,7 +254,7 @@ def test_a_summary_without_its_digest_is_unverified(runs):
 
 @pytest.mark.parametrize("field, value, said", [
     ("metrics", "x", 'summary.json\'s metrics is "x", not an object of numbers or nulls'),
-    ("seed", "abc", 'summary.json\'s seed is "abc", not an integer from 0 to 9007199254740992'),
+    ("seed", "abc", f'summary.json\'s seed is "abc", not an integer from 0 to {LARGEST_SEED}'),
     ("seed", 2**64 - 1, f"summary.json's seed is {2**64 - 1}, not an integer from 0 to {2**53}"),  # the analysis reads seeds to 2**53
     ("files", [1], "summary.json's files is [1], not an object"),
     ("status", 7, "summary.json's status is 7, not running | finished | failed | interrupted"),
