@@ -86,6 +86,7 @@ class Outcome:
     lines: int
     traceback: bool
     identical: bool
+    kept: int                   # how many earlier files were compared
     check: str                  # "" when the check holds, else what it printed
     seconds: float
 
@@ -157,7 +158,7 @@ def run_case(case: Case, cache: Path) -> Outcome:
         (work / "tmp").mkdir()
         setup = shell(case.setup, work, 600, cache) if case.setup else None
         if setup is not None and setup.returncode:
-            return Outcome(None, f"setup failed: {setup.stderr.decode(errors='replace').strip()[-300:]}", 0, False, False,
+            return Outcome(None, f"setup failed: {setup.stderr.decode(errors='replace').strip()[-300:]}", 0, False, False, 0,
                            "setup failed", 0.0)
         before = digests(work, case.keep)
         started = time.perf_counter()
@@ -165,14 +166,14 @@ def run_case(case: Case, cache: Path) -> Outcome:
         seconds = time.perf_counter() - started
         if done is None:
             return Outcome(None, f"still running after {case.timeout} s (killed)", 0, False,
-                           unchanged(work, case.keep, before), "", seconds)
+                           unchanged(work, case.keep, before), len(before), "", seconds)
         stdout, stderr = done.stdout.decode(errors="backslashreplace"), done.stderr.decode(errors="backslashreplace")
         identical = unchanged(work, case.keep, before)
         checked = shell(case.check, work, 300, cache) if case.check else None
         problem = "" if checked is None or checked.returncode == 0 else \
             (checked.stdout + checked.stderr).decode(errors="replace").strip()[-300:] or f"check exited {checked.returncode}"
         return Outcome(done.returncode, shown_line(stderr, stdout), len([x for x in stderr.splitlines() if x.strip()]),
-                       TRACEBACK in stdout or TRACEBACK in stderr, identical, problem, seconds)
+                       TRACEBACK in stdout or TRACEBACK in stderr, identical, len(before), problem, seconds)
 
 
 def cell(text: str, limit: int = 220) -> str:
@@ -182,7 +183,13 @@ def cell(text: str, limit: int = 220) -> str:
 
 
 def code(text: str) -> str:
-    return f"`{cell(text, 400).replace('`', chr(39))}`" if text.strip() else ""
+    """Shell as one line of code (its lines joined by '; ')."""
+    text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    return f"`{cell(text, 400).replace('`', chr(39))}`" if text else ""
+
+
+def kept(o: Outcome) -> str:
+    return ("yes" if o.identical else "**no**") + f" ({o.kept} file{'s' * (o.kept > 1)})" if o.kept else "- (none kept)"
 
 
 def table(results: list[tuple[Case, Outcome]], command: str) -> str:
@@ -201,8 +208,9 @@ def table(results: list[tuple[Case, Outcome]], command: str) -> str:
     for case, o in results:
         exit_status = "timeout" if o.status is None else str(o.status)
         lines.append("| " + " | ".join([case.name, case.group, code(case.setup), code(case.command), cell(case.expected), exit_status,
-                                        cell(o.line) + f" ({o.lines})", "yes" if o.traceback else "no", "yes" if o.identical else "no",
-                                        cell(o.check or "holds" if case.check else "-", 160), "yes" if o.clean(case) else "**no**"]) + " |")
+                                        cell(o.line) + f" ({o.lines})", "**yes**" if o.traceback else "no", kept(o),
+                                        cell(o.check or ("holds" if case.check else "-"), 160),
+                                        "yes" if o.clean(case) else "**no**"]) + " |")
     return "\n".join(lines) + "\n"
 
 
