@@ -226,11 +226,11 @@ def test_claim_3_holds_the_papers_columns_alone_over_cells(tmp_path):
 
 
 def test_claim_3_about_rule_inside_the_range_and_missing_it(tmp_path):
-    # 2 tasks x 3 of the paper's SaLSa columns = 6 cells: k = floor(0.025 * 2^6) = 1, so the sign-flip interval is
+    # 3 tasks x the paper's 2 SaLSa columns = 6 cells: k = floor(0.025 * 2^6) = 1, so the sign-flip interval is
     # [the smallest cell, the largest cell] (the extreme subset means are single values)
-    on = {"salsa": (20, 22), "paper_salsa_adam": (24, 26), "paper_salsa_sgd": (28, 30)}   # 10-15% of a step
+    on = {"salsa": (20, 22, 24), "paper_salsa_sgd": (26, 28, 30)}   # 10-15% of a step
     for optimizer, counts in on.items():
-        for task, count in zip(("a-mlp", "b-mlp"), counts):
+        for task, count in zip(("a-mlp", "b-mlp", "c-mlp"), counts):
             for seed in range(2):
                 write_run(tmp_path, task, optimizer, "none", None, seed, 0.1, searches=count)
                 write_run(tmp_path, task, optimizer, "none", None, seed + 2, 0.1, searches=100)  # rule off: 50%
