@@ -222,3 +222,13 @@ def test_the_cell_config_leaves_out_the_seed_and_lr_only():
     assert cell_config(compose_cfg("optimizer=torch_adam", "trainer.max_steps=5")) != cell_config(base)
     assert identify(base).id == "1962ce770140"  # as before these checks (the CPU tier's results/ name their runs so)
     assert identify(compose_cfg("experiment=cpu_tier_digits_mlp", "optimizer=salsa", "seed=3")).id == "9d4a18f9ea19"
+
+
+def test_a_value_that_does_not_resolve_is_named_by_the_schema():
+    """What the command line's check cannot see (an interpolation written in a config file, a composition from code)
+    the schema names with its key before anything starts."""
+    with pytest.raises(UserError, match=r"^paths\.data=\$\{oc\.env:SALSA_TEST_UNSET_VARIABLE\}: cannot be resolved \(.*"
+                                        r"SALSA_TEST_UNSET_VARIABLE.*\); set what it names or give paths\.data on the command line$"):
+        validate(compose_cfg("paths.data=${oc.env:SALSA_TEST_UNSET_VARIABLE}"))
+    with pytest.raises(UserError, match=r"^trainer\.limit=\$\{trainer\.nothing\}: cannot be resolved"):
+        validate(compose_cfg("trainer.limit=${trainer.nothing}"))
