@@ -206,7 +206,7 @@ def table(results: list[tuple[Case, Outcome]], command: str) -> str:
              "| earlier results identical | check | clean |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for case, o in results:
-        exit_status = "timeout" if o.status is None else str(o.status)
+        exit_status = "timeout" if o.status is None else f"{o.status} ({signal.Signals(-o.status).name})" if o.status < 0 else str(o.status)
         lines.append("| " + " | ".join([case.name, case.group, code(case.setup), code(case.command), cell(case.expected), exit_status,
                                         cell(o.line) + f" ({o.lines})", "**yes**" if o.traceback else "no", kept(o),
                                         cell(o.check or ("holds" if case.check else "-"), 160),
