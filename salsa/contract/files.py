@@ -25,7 +25,7 @@ LOCK = ".lock"                    # the owner's flock
 NAMES = (CONFIG, METRICS, STEP_LOSSES, SUMMARY, CHECKPOINT, LOCK)
 
 # open_plain's modes: read, write (truncating), append, read and append (the lock), read and write (cut back)
-_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "a": os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT, "a": os.O_WRONLY | os.O_APPEND | os.O_CREAT,
           "a+": os.O_RDWR | os.O_APPEND | os.O_CREAT, "r+": os.O_RDWR}
 _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -43,6 +43,11 @@ def _kind(mode: int) -> str:
 def _refused(path: Path, mode: int) -> NotPlain:
     return NotPlain(f"{path} is {_kind(mode)}, not a plain file: a run directory holds only the plain files the harness "
                     "writes, and it never follows or opens anything else; remove or move it away, then run again")
+
+
+def _hard_linked(path: Path, links: int) -> NotPlain:
+    return NotPlain(f"{path} has {links} hard links: writing it in place would change the file under its other names "
+                    "too; replace it by a copy of itself (cp, not ln), then run again")
 
 
 def not_plain(path: Path) -> str | None:
@@ -68,7 +73,9 @@ def check_plain(path: Path) -> bool:
 def open_plain(path: Path, mode: str = "r"):
     """open(path, mode) for a plain file only ("r", "w", "a", "a+", "r+", each with or without "b"; text is
     UTF-8): a link is never followed (O_NOFOLLOW) and a device, FIFO or socket never read (checked before and after
-    the open, so a file swapped in between is refused too). NotPlain names the file and what to do."""
+    the open, so a file swapped in between is refused too); a file with other hard links is never written in place
+    (that would change it under its other names: "w" truncates only after this check). NotPlain names the file and
+    what to do."""
     check_plain(path)
     try:
         fd = os.open(path, _FLAGS[mode.replace("b", "")] | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o666)
@@ -76,10 +83,15 @@ def open_plain(path: Path, mode: str = "r"):
         if e.errno == errno.ELOOP:  # a link put there since the check
             raise _refused(path, stat.S_IFLNK) from None
         raise
-    st_mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(st_mode):
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
         os.close(fd)
-        raise _refused(path, st_mode)
+        raise _refused(path, status.st_mode)
+    if mode.replace("b", "") != "r" and status.st_nlink > 1:
+        os.close(fd)
+        raise _hard_linked(path, status.st_nlink)
+    if mode.startswith("w"):
+        os.ftruncate(fd, 0)
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
 
@@ -100,8 +112,9 @@ def temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-def check_run_dir(run_dir: Path) -> None:
-    """NotPlain when the run directory is a link or any of its files or their temporary ones is not a plain file."""
+def check_run_dir(run_dir: Path, *, writing: bool = False) -> None:
+    """NotPlain when the run directory is a link or any of its files or their temporary ones is not a plain file;
+    writing: or has other hard links (the owner is about to write them in place)."""
     try:
         mode = os.lstat(run_dir).st_mode
     except FileNotFoundError:
@@ -109,9 +122,9 @@ def check_run_dir(run_dir: Path) -> None:
     if not stat.S_ISDIR(mode):
         raise NotPlain(f"{run_dir} is {_kind(mode)}, not a run directory: the "
                        "harness writes its runs into directories it makes itself; remove or move it away, then run again")
-    for name in NAMES:
-        check_plain(run_dir / name)
-        check_plain(temporary(run_dir / name))
+    for path in (p for name in NAMES for p in (run_dir / name, temporary(run_dir / name))):
+        if check_plain(path) and writing and (links := os.lstat(path).st_nlink) > 1:
+            raise _hard_linked(path, links)
 
 
 def atomic_write(path: Path, write, *, binary: bool = False) -> None:

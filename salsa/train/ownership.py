@@ -27,6 +27,7 @@ def claim(cfg, where: RunId, lock: RunLock) -> tuple[dict | None, bool, bool]:
     if previous and previous.get("status") == "finished" and not _problems(where, previous):
         return previous, False, False
     lock.acquire()
+    check_run_dir(run_dir, writing=True)  # the owner writes some files in place: none may have another name
     previous = read_summary(run_dir / SUMMARY)  # as the owner now
     if _trusted(where, previous):  # finished by another process meanwhile
         return previous, False, False

@@ -139,6 +139,19 @@ def test_a_link_in_an_unfinished_run_is_refused_and_its_target_never_written(run
     assert victim.read_bytes() == b"someone else's file\n" and digest(paused) == before
 
 
+@pytest.mark.parametrize("name", ["train_loss.f32", "metrics.jsonl"])
+def test_a_hard_link_is_never_written_in_place(runs, name):
+    paused = paused_dir(runs)
+    victim = runs.parent / "victim"
+    os.link(paused / name, victim)  # the same file under a name outside the run
+    before = {**digest(paused), ".lock": None}, victim.read_bytes()
+    out = run_py(f"paths.root={runs.parent}", *PAUSED, timeout=TIMEOUT)
+    clean(out, 2)
+    assert out.stderr == (f"error: {paused / name} has 2 hard links: writing it in place would change the file under "
+                          "its other names too; replace it by a copy of itself (cp, not ln), then run again\n")
+    assert ({**digest(paused), ".lock": None}, victim.read_bytes()) == before  # .lock: the owner's line, rewritten
+
+
 @pytest.mark.parametrize("make", ["link to /dev/zero", "FIFO"])
 def test_a_device_or_fifo_in_a_finished_run_never_hangs_verify_the_analysis_the_sweep_or_run_py(runs, make, tmp_path):
     done = finished_dir(runs)
