@@ -19,9 +19,9 @@ from salsa.train.rundir import RunLock
 def claim(cfg, where: RunId, lock: RunLock) -> tuple[dict | None, bool, bool]:
     """Rank 0: (the summary of a finished run whose files match it, else None; whether to resume; whether the
     directory is new). A finished run is left as it is; otherwise this process takes the lock and writes config.yaml."""
-    check_writable(where)
     run_dir = where.path
     check_run_dir(run_dir)
+    check_writable(where)
     _check_identity(where)
     previous = read_summary(run_dir / SUMMARY)
     if previous and previous.get("status") == "finished" and not _problems(where, previous):

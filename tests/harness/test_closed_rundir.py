@@ -152,6 +152,20 @@ def test_a_hard_link_is_never_written_in_place(runs, name):
     assert ({**digest(paused), ".lock": None}, victim.read_bytes()) == before  # .lock: the owner's line, rewritten
 
 
+def test_a_run_directory_that_is_a_link_is_refused_and_planned_again(runs, tmp_path):
+    done = finished_dir(runs)
+    elsewhere = tmp_path / "elsewhere"
+    done.rename(elsewhere)
+    done.symlink_to(elsewhere)
+    before = digest(elsewhere)
+    assert planned(done).status == "damaged" and planned(done).error == f"{done} is a symbolic link, not a run directory"
+    out = run_py(f"paths.root={runs.parent}", *FINISHED, timeout=TIMEOUT)
+    clean(out, 2)
+    assert out.stderr == (f"error: {done} is a symbolic link, not a run directory: the harness writes its runs into "
+                          "directories it makes itself; remove or move it away, then run again\n")
+    assert digest(elsewhere) == before  # not even the write probe went through it
+
+
 @pytest.mark.parametrize("make", ["link to /dev/zero", "FIFO"])
 def test_a_device_or_fifo_in_a_finished_run_never_hangs_verify_the_analysis_the_sweep_or_run_py(runs, make, tmp_path):
     done = finished_dir(runs)
