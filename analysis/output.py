@@ -1,6 +1,7 @@
 """Writing files atomically (temp file + os.replace), so an interrupted run never leaves half a table; a folder or
 file that cannot be written is an AnalysisError that names it."""
 import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +18,20 @@ class Written:
 
 
 def writable(folder: Path) -> None:
-    """Refuses an output folder that cannot be written, before anything is read or computed."""
-    probe = folder / f".write_probe_{os.getpid()}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.touch(exist_ok=False)
-        probe.unlink()
-    except OSError as e:
-        raise AnalysisError(f"cannot write to --out {folder} ({e.strerror}); choose a writable folder with --out") from None
+    """Refuses an output folder that cannot be written, before anything is read or computed (and without making it:
+    a refused analysis leaves nothing behind)."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = errno.ENOTDIR
+    elif os.statvfs(existing).f_flag & os.ST_RDONLY:
+        reason = errno.EROFS
+    else:
+        reason = None if os.access(existing, os.W_OK | os.X_OK) else errno.EACCES
+    if reason is not None:
+        raise AnalysisError(f"cannot write to --out {folder} ({os.strerror(reason)}: {existing}); "
+                            "choose a writable folder with --out")
 
 
 def write_text(path: Path, text: str) -> Path:

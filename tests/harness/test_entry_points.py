@@ -99,7 +99,7 @@ def test_make_tables_unforeseen_and_unwritable_output(tmp_path):
     unwritable = make_tables(tmp_path, blocker / "results")
     assert unwritable.returncode != 0 and "Traceback" not in unwritable.stderr, unwritable.stderr
     [line] = our_lines(unwritable.stderr)
-    assert line == f"error: cannot write to --out {blocker / 'results'} (Not a directory); choose a writable folder with --out"
+    assert line == f"error: cannot write to --out {blocker / 'results'} (Not a directory: {blocker}); choose a writable folder with --out"
     assert blocker.read_text() == "keep me"
     planted = make_tables(tmp_path, tmp_path / "out", plant="argparse:ArgumentParser.parse_args")
     assert_one_line(planted, tmp_path / "tmp", "python -m analysis", status=2)  # make's status for a failed recipe
