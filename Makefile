@@ -141,8 +141,9 @@ tables: install ## the paper's tables and plots from the run directories under T
 	$(BIN)/python -m analysis --root $(TABLES_ROOT) --out $(TABLES_OUT)
 
 .PHONY: fault-cases
-fault-cases: install ## the fault cases of tools/fault_cases.yaml, each in a temporary directory (a few minutes) -> results/fault_cases.md; CASES="a b" for some
-	OMP_NUM_THREADS=1 nice -n 5 $(BIN)/python -m tools.fault_cases $(if $(CASES),--only $(CASES))
+FAULT_JOBS ?= 2
+fault-cases: install ## the fault cases of tools/fault_cases.yaml, each in a temporary directory, FAULT_JOBS (default 2) at once (~10 min on 2 cores) -> results/fault_cases.md; CASES="a b" for some
+	OMP_NUM_THREADS=1 nice -n 5 $(BIN)/python -m tools.fault_cases --jobs $(FAULT_JOBS) $(if $(CASES),--only $(CASES))
 
 IMAGE ?= salsa:latest
 docker: ## build the GPU image (Dockerfile; docs/cluster.md): make docker IMAGE=registry/you/salsa:tag
