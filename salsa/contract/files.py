@@ -117,7 +117,7 @@ def check_run_dir(run_dir: Path, *, writing: bool = False) -> None:
     writing: or has other hard links (the owner is about to write them in place)."""
     try:
         mode = os.lstat(run_dir).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not made yet (or cannot be: check_writable says so)
         return
     if not stat.S_ISDIR(mode):
         raise NotPlain(f"{run_dir} is {_kind(mode)}, not a run directory: the "
