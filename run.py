@@ -1,6 +1,5 @@
 """Entry point: `python run.py [group=option ...] [key=value ...] [--multirun]`. See conf/config.yaml.
 Multi-GPU: `torchrun --nproc_per_node=N run.py ...` (docs/cluster.md); rank 0 writes and prints."""
-import contextlib
 import logging
 import os
 import sys
@@ -10,40 +9,16 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, ConfigCompositionException, OverrideParseException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from salsa.contract.refusal import FULL, refusal
+import hydra_plugins.salsa_launchers  # noqa: F401 - registers the config's ${writable_dir:...}
 from salsa.registry import UserError
 from salsa.unforeseen import EXIT, Reported, broken_pipe, guarded, one_line, report, say
 
 ENTRY = "run.py"
 
 
-def writable_dir(path: str) -> str:
-    """Resolver for hydra.run.dir: a clear error (exit 2; a full disk: exit 1), before Hydra writes its logs there, when
-    paths.root is not writable."""
-    probe = os.path.join(path, f".write_probe_{os.getpid()}")
-    try:
-        os.makedirs(path, exist_ok=True)
-        with open(probe, "w") as f:  # with content: a full disk takes an empty file
-            f.write("ok")
-            f.flush()
-            os.fsync(f.fileno())
-        os.remove(probe)
-    except OSError as e:
-        if e.errno in FULL:
-            with contextlib.suppress(OSError):
-                os.remove(probe)
-            print(f"error: {refusal(e, path)}, then run the same command again", file=sys.stderr)
-            raise SystemExit(1) from None
-        print(f"error: cannot write to {path} ({e.strerror}). Choose a writable place with paths.root=/some/writable/dir",
-              file=sys.stderr)
-        raise SystemExit(2) from None
-    return path
-
-
-OmegaConf.register_new_resolver("writable_dir", writable_dir)
 CONF = Path(__file__).resolve().parent / "conf"
 
 
