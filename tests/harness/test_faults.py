@@ -304,7 +304,7 @@ CASES = [
     # the optimizer's own ValueError, turned into the same one line
     invalid(["optimizer=ours_sls_adam", "optimizer.reset_option=7"], "error: optimizer=ours_sls_adam: reset_option must be one of"),
     # other bad input: a clear line, no run directory left behind
-    Case("unknown optimizer", ["optimizer=adamm"], 1, ["Could not find 'optimizer/adamm'", "ours_salsa_adam"]),
+    Case("unknown optimizer", ["optimizer=adamm"], 2, ["Could not find 'optimizer/adamm'", "ours_salsa_adam"]),
     invalid(["model=bert"], "model=bert cannot train on dataset=digits"),
     invalid(["dataset=cifar10", "model=resnet18", "paths.data={root}/nothing"], "cifar-10-python.tar.gz"),
     invalid(["dataset.val_fraction=0.6", "dataset.test_fraction=0.4"], "the train split of dataset=digits is empty"),
