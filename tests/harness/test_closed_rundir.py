@@ -97,6 +97,17 @@ def refusal(runs: Path, run_dir: Path) -> str:
     return table.at[str(run_dir), "refused"]
 
 
+def damaged_everywhere(runs: Path, run_dir: Path, said: str, *, plan_says_it: bool = True) -> None:
+    """verify (exit 1) and the analysis call run_dir damaged for `said`, and the sweep plans it again (its plan's
+    error saying it too unless plan_says_it is False)."""
+    checked = verify(runs)
+    clean(checked, 1)
+    assert said in one_line(checked.stdout, f"damaged    {run_dir}")
+    assert said in refusal(runs, run_dir)
+    plan = planned(run_dir)
+    assert plan.status == "damaged" and (not plan_says_it or said in plan.error)
+
+
 # --- 1. the run directory is closed: only its own plain files, by their fixed names ---
 
 @pytest.mark.parametrize("name", ["../../../x", "/dev/zero"])
@@ -109,11 +120,7 @@ def test_a_summary_vouching_for_a_path_outside_the_run_is_damage_and_nothing_out
     write_summary(done, sealed(s))  # its digest made again: only the name is wrong
     said = f"summary.json vouches for {json.dumps(name)}, which is not a file of a run"
 
-    checked = verify(runs)
-    clean(checked, 1)
-    assert said in one_line(checked.stdout, f"damaged    {done}")
-    assert said in refusal(runs, done)
-    assert planned(done).status == "damaged" and said in planned(done).error
+    damaged_everywhere(runs, done, said)
 
     again = run_py(f"paths.root={runs.parent}", *FINISHED, timeout=TIMEOUT)
     clean(again, 0)
@@ -177,11 +184,7 @@ def test_a_device_or_fifo_in_a_finished_run_never_hangs_verify_the_analysis_the_
     kind = "a FIFO" if make == "FIFO" else "a symbolic link"
     before = digest(runs)
 
-    checked = verify(runs)
-    clean(checked, 1)
-    assert f"train_loss.f32 is {kind}, not a plain file" in one_line(checked.stdout, f"damaged    {done}")
-    assert f"train_loss.f32 is {kind}, not a plain file" in refusal(runs, done)
-    assert planned(done).status == "damaged"
+    damaged_everywhere(runs, done, f"train_loss.f32 is {kind}, not a plain file", plan_says_it=False)
     analysed = analyse(runs, tmp_path / "results")
     assert "Traceback" not in analysed.stderr and analysed.returncode != 0  # no finished run left to average
     out = run_py(f"paths.root={runs.parent}", *FINISHED, timeout=TIMEOUT)
@@ -236,11 +239,7 @@ def test_a_run_directory_renamed_to_another_configs_id_is_not_that_run(runs, tmp
     before = digest(runs)
     said = f"the directory is named {paused.name} but its config.yaml hashes to {done.name}"
 
-    checked = verify(runs)
-    clean(checked, 1)
-    assert said in one_line(checked.stdout, f"damaged    {paused}")
-    assert said in refusal(runs, paused)
-    assert planned(paused).status == "damaged" and said in planned(paused).error
+    damaged_everywhere(runs, paused, said)
     out = run_py(f"paths.root={runs.parent}", *PAUSED, timeout=TIMEOUT)
     clean(out, 2)
     assert out.stderr == (f"error: run directory {paused} holds the run of another config (its config.yaml hashes to "
@@ -257,11 +256,7 @@ def test_an_edited_summary_is_damage_everywhere_and_run_py_does_the_run_again_id
     write_summary(done, edited)
     said = "summary.json was edited after the run wrote it (its digest does not match its content)"
 
-    checked = verify(runs)
-    clean(checked, 1)
-    assert said in one_line(checked.stdout, f"damaged    {done}")
-    assert said in refusal(runs, done)
-    assert planned(done).status == "damaged"
+    damaged_everywhere(runs, done, said, plan_says_it=False)
 
     again = run_py(f"paths.root={runs.parent}", *FINISHED, timeout=TIMEOUT)
     clean(again, 0)
