@@ -1,7 +1,12 @@
 """The optimizers the memorisation benchmark compares: name -> (folder -> (build(model), step(opt, closure)))."""
 from __future__ import annotations
 
-from experiments.memorisation.superseded import SaLSaWithoutBackoff, SaLSaWithoutResolution
+from experiments.memorisation.superseded import (
+    SaLSaAveragingPerSearch,
+    SaLSaForgettingPerStep,
+    SaLSaWithoutBackoff,
+    SaLSaWithoutResolution,
+)
 from experiments.overhead.lockstep import paper_salsa_adam
 from experiments.overhead.release import load_release, release_closure
 from salsa import SaLSa
@@ -31,6 +36,8 @@ OPTIMIZERS = {
     "ours_salsa_adam_release_settings": ours(SaLSa, c=0.5, beta3=0.9, frequency="paper", max_interval=10),
     "superseded_without_backoff": ours(SaLSaWithoutBackoff),
     "superseded_without_resolution": ours(SaLSaWithoutResolution),
+    "superseded_forgetting_per_step": ours(SaLSaForgettingPerStep),  # 0.4's SaLSa()
+    "variant_averaging_per_search": ours(SaLSaAveragingPerSearch),
     "release_wheel": release,
     "release_salsa": ours(ReleaseSaLSA),
     # the paper's ADAM SaLSa column (conf/optimizer/paper_salsa_adam.yaml): c=0.3, beta_s=0.99, no speed-up

@@ -1,8 +1,11 @@
-"""Two behaviours our SaLSa had and no longer has, kept as classes for the memorisation benchmark.
+"""Behaviours our SaLSa had and no longer has, and one it was measured against, kept as classes for the memorisation
+benchmark.
 
-Both run the paper's frequency rule, by default at the release's c = 0.5 and beta3 = 0.9: the settings
-results/memorisation/superseded.md measured them at (results/ablations ran SaLSaWithoutResolution's
-behaviour at c = 0.3, beta3 = 0.99: pass them). Why each was replaced: docs/design-notes.md.
+SaLSaWithoutBackoff and SaLSaWithoutResolution run the paper's frequency rule, by default at the release's c = 0.5
+and beta3 = 0.9: the settings results/memorisation/superseded.md measured them at (results/ablations ran
+SaLSaWithoutResolution's behaviour at c = 0.3, beta3 = 0.99: pass them). SaLSaForgettingPerStep and
+SaLSaAveragingPerSearch run SaLSa's own defaults and differ from it only in how h and s are smoothed. Why each was
+replaced or not taken: docs/design-notes.md.
 """
 from __future__ import annotations
 
@@ -58,3 +61,23 @@ class SaLSaWithoutResolution(SaLSa):
         self._momentum_step(ev, st["step_size"])
         return SearchResult(st["step_size"], math.nan, accepted=True, trials=0, offset=0.0)
 
+
+
+class SaLSaForgettingPerStep(SaLSa):
+    """The doubling rule of 0.4: h and s forget per step from the first search on (beta3^n, n steps after the last
+    search), and h keeps its decreases when the loss reaches its float resolution."""
+
+    def _beta(self) -> float:
+        st = self.line_search_state
+        return self.beta3 ** (st["since_search"] + 1) if self.frequency == "doubling" else self.beta3
+
+    def _reach_resolution(self) -> None:
+        pass
+
+
+class SaLSaAveragingPerSearch(SaLSa):
+    """The doubling rule with h and s averaged per search throughout, as in the paper, also once the loss has reached
+    its float resolution."""
+
+    def _reach_resolution(self) -> None:
+        pass

@@ -44,8 +44,10 @@ class SaLSa(LineSearchOptimizer):
 
     - "doubling": the interval L between searches doubles, up to ``max_interval`` (20), after each
       search that keeps the step size (accepted within two trials: eta changed by one growth or backtrack factor),
-      and halves after any other. h and s forget per step: a search n steps after the last uses beta3^n in place
-      of beta3, so a long interval does not lengthen their memory.
+      and halves after any other. h and s average per search, as in the paper, until the first search whose
+      decrease is within the float resolution (below): from then on they forget per step (a search n steps after
+      the last uses beta3^n in place of beta3) and h starts again from that search's decrease, since the decreases
+      before it were measured on a loss orders of magnitude larger.
     - "paper": the paper's rule. L = min(max_interval, 1/(r_bar - 1)) (``max_interval`` 10) with
       r_bar = max(r, 1/r) and r the ratio of a fast (0.9) and a slow (0.99) bias-corrected moving average of the
       accepted step sizes; h and s forget per search.
@@ -114,7 +116,7 @@ class SaLSa(LineSearchOptimizer):
         self.adaptive_frequency, self.frequency, self.max_interval = adaptive_frequency, frequency, max_interval
         self.line_search_state.update(
             step_size=float(init_step_size), h=0.0, s=0.0, eta_fast=0.0, eta_slow=0.0, averaged=0,
-            since_search=0, resolved=True, unresolved=0, interval=1.0,
+            since_search=0, resolved=True, unresolved=0, interval=1.0, at_resolution=False,
         )
 
     def _interval(self) -> float:
@@ -157,8 +159,7 @@ class SaLSa(LineSearchOptimizer):
         self._check(ev)
         self._count_step(ev)
         self.preconditioner.update_moments(ev.states, ev.params)
-        # doubling: h and s forget per step, not per search, so that a longer interval does not lengthen their memory
-        beta = self.beta3 ** (st["since_search"] + 1) if self.frequency == "doubling" else self.beta3
+        beta = self._beta()
         st["since_search"] = 0
         d, norm_p = self.preconditioner.direction(ev.states, ev.params, st["steps"], ev.grad_sq)
         st["s"] = ema(st["s"], norm_p.item(), beta)
@@ -173,6 +174,18 @@ class SaLSa(LineSearchOptimizer):
         self._record(ev.loss_value, trials=search.trials, accepted=search.accepted, h=st["h"], s=st["s"],
                      interval=interval, held=False)
         return ev.loss
+
+    def _beta(self) -> float:
+        """h's and s's smoothing factor at this search: beta3, or beta3^n n steps after the last search once the loss
+        has reached its float resolution, so that a longer interval does not lengthen their memory."""
+        st = self.line_search_state
+        return self.beta3 ** (st["since_search"] + 1) if st["at_resolution"] else self.beta3
+
+    def _reach_resolution(self) -> None:
+        """At doubling's first search whose decrease is within the float resolution: h and s forget per step from now
+        on, and h restarts, since its decreases were measured on a loss orders of magnitude above this one (averaged
+        per search, they accepted measured increases and collapsed memorising models: docs/algorithm.md)."""
+        self.line_search_state.update(at_resolution=True, h=0.0)
 
     def _step_without_search(self, ev: GradientEvaluation, eta: float) -> None:
         """Adam's moments and, for eta > 0, decay and w <- w - eta P m_hat: fused and guarded on the device where the
@@ -228,6 +241,8 @@ class SaLSa(LineSearchOptimizer):
         )
         st["resolved"] = not (search.accepted and abs(search.decrease) <= tolerance)
         if not st["resolved"]:
+            if self.frequency == "doubling" and not st["at_resolution"]:
+                self._reach_resolution()
             st["unresolved"] += 1
             search.eta = min(search.eta, st["step_size"])  # no growth on a decrease nobody can resolve
         elif search.trials <= 2:  # a resolved search that (nearly) kept the step size ends a back-off

@@ -27,8 +27,8 @@ def test_first_sgd_step_by_hand():
     assert opt.totals() == dict(steps=1, forwards=6, backwards=1, line_searches=1, backtracks=4)
 
 
-def test_doubling_forgets_per_step():
-    # a search n steps after the last one smooths with beta3^n: s_k = 0.99^n s_{k-1} + (1 - 0.99^n) ||g_k||^2 (P = I)
+def test_doubling_averages_per_search_until_the_float_resolution():
+    # every search smooths with beta3, however many steps after the last: s_k = 0.99 s_{k-1} + 0.01 ||g_k||^2 (P = I)
     model = make_mlp()
     opt = SaLSa(model.parameters(), preconditioner="sgd", frequency="doubling")
     gaps = []
@@ -38,11 +38,33 @@ def test_doubling_forgets_per_step():
         if opt.last_step_stats()["line_search"]:
             grad_sq = sum(float((p.grad.double() ** 2).sum()) for p in model.parameters())
             # ||g||^2 reaches s through float32 (its norms and the direction's float32 tensor): 2^-22 relative is ample
-            assert opt.line_search_state["s"] == pytest.approx(ema(before, grad_sq, 0.99**since), rel=2**-22), k
+            assert opt.line_search_state["s"] == pytest.approx(ema(before, grad_sq, 0.99), rel=2**-22), k
             gaps.append(since)
     assert max(gaps) > 10  # the interval grew past the paper's longest
+    assert not opt.line_search_state["at_resolution"]
 
 
+def test_at_the_float_resolution_doubling_forgets_per_step_and_restarts_h():
+    # f(w) = 1 + 0.01 w^2 in float32 (P = I): decreases are measured while f - 1 is well above 2^-23 and not once w^2
+    # falls near 1e-5; the first unresolved search restarts h from its own decrease, and from then on a search n steps
+    # after the last smooths with 0.99^n
+    w = nn.Parameter(torch.tensor([3.0]))
+    opt = SaLSa([w], preconditioner="sgd", frequency="doubling")
+    reached = None
+    for k in range(1, 400):
+        h, s, since = (opt.line_search_state[key] for key in ("h", "s", "since_search"))
+        opt.step(lambda: 1 + 0.01 * (w**2).sum())
+        stats, st = opt.last_step_stats(), opt.line_search_state
+        if not stats["line_search"]:
+            continue
+        grad_sq = float(w.grad.double() ** 2)
+        if reached is None and st["at_resolution"]:
+            reached = k
+            assert not st["resolved"] and h > 0
+            assert abs(st["h"]) <= 0.01 * 2 * 2**-23  # (1 - 0.99) times a decrease within two roundings of 1
+        beta = 0.99 ** (since + 1) if reached is not None and k > reached else 0.99
+        assert st["s"] == pytest.approx(ema(s, grad_sq, beta), rel=2**-20), k
+    assert reached is not None, "the float resolution was not reached"
 def test_first_adam_step_by_hand():
     # Adam at k = 1: m_hat = g, v_hat = g^2, so d = g / (|g| + eps) ~ sign(g) = 1 and s = 0.1 * |g| = 0.4.
     # f(w) = w^2 at w = 2: eta = 1.1: w = 0.9, f = 0.81, h = 0.1 * 3.19 = 0.319 >= 0.5 * 1.1 * 0.4 = 0.22.
