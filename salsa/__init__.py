@@ -1,6 +1,6 @@
 """SaLSa and SLS line-search optimizers (``from salsa import SaLSa, SLS``) and the benchmark harness."""
 __all__ = ["SaLSa", "SLS", "ClosureOptimizer", "NonFiniteError"]
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 
 def __getattr__(name: str):
