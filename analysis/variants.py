@@ -4,10 +4,10 @@
         --keys c beta3 --baseline "c=0.3 beta3=0.99"
 
 A run's variant is the values of --keys in its config.yaml (optimizer group). Per task and variant: mean and
-95% t-interval over seeds of the final training loss, the final validation accuracy, forwards per step and
-step time; against --baseline, paired tests over the common seeds (paired t-test on log loss,
-analysis/stats.py; paired t-test on accuracy) and whether the variant's mean lies in the baseline's
-interval or is better.
+95% t-interval over seeds of the final training loss (the clean metric and, where the runs logged their step losses,
+the paper's: analysis/train_loss.py), the final validation accuracy, forwards per step and step time; against
+--baseline, paired tests over the common seeds (paired t-test on log loss, analysis/stats.py; paired t-test on
+accuracy) and whether the variant's mean lies in the baseline's interval or is better.
 """
 from __future__ import annotations
 
@@ -44,27 +44,33 @@ def load(root: Path, keys: list[str]) -> pd.DataFrame:
     return runs
 
 
+# the losses tested against the baseline, and the prefix of their columns: the clean metric and the paper's
+LOSSES = {"final_train_loss": "loss", "paper_train_loss": "paper_loss"}
+
+
 def table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     rows = []
+    losses = [m for m in LOSSES if m in runs and runs[m].notna().all()]
     for (task, variant), group in runs.groupby(["task", "variant"]):
         base = runs[(runs["task"] == task) & (runs["variant"] == baseline)].set_index("seed")
         mine = group.set_index("seed")
         row = {"task": task, "variant": variant, "n": len(group)}
-        for metric in ("final_train_loss", "val_acc_final", "forwards_per_step", "step_time_ms"):
+        for metric in (*losses, "val_acc_final", "forwards_per_step", "step_time_ms"):
             low, high = t_interval(mine[metric])
             row.update({metric: mine[metric].mean(), f"{metric}_ci": f"[{low:.4g}, {high:.4g}]"})
         if variant != baseline and len(base):
-            loss_test = paired_log_ttest(mine["final_train_loss"], base["final_train_loss"])
+            for metric in losses:
+                test = paired_log_ttest(mine[metric], base[metric])
+                _, high = t_interval(base[metric])
+                row.update({f"{LOSSES[metric]}_ratio_geomean": test["ratio_geomean"], f"{LOSSES[metric]}_p": test["p_value"],
+                            f"{LOSSES[metric]}_in_ci_or_better": bool(row[metric] <= high)})
             common = mine.index.intersection(base.index)
             acc = scipy_stats.ttest_rel(mine.loc[common, "val_acc_final"], base.loc[common, "val_acc_final"]) \
                 if len(common) >= 2 and np.ptp(mine.loc[common, "val_acc_final"] - base.loc[common, "val_acc_final"]) > 0 else None
-            _, high_l = t_interval(base["final_train_loss"])
             low_a, _ = t_interval(base["val_acc_final"])
             row.update(
-                loss_ratio_geomean=loss_test["ratio_geomean"], loss_p=loss_test["p_value"],
                 acc_diff=float((mine.loc[common, "val_acc_final"] - base.loc[common, "val_acc_final"]).mean()),
                 acc_p=float(acc.pvalue) if acc is not None else float("nan"),
-                loss_in_ci_or_better=bool(row["final_train_loss"] <= high_l),
                 acc_in_ci_or_better=bool(row["val_acc_final"] >= low_a),
             )
         rows.append(row)
@@ -77,7 +83,9 @@ def markdown(frame: pd.DataFrame, command: str, baseline: str) -> str:
         if frame[column].dtype == float:
             shown[column] = [f"{v:.4g}" if v != "" else "" for v in shown[column]]
     notes = [f"Baseline of the paired tests: {baseline}. Means with 95% t-intervals over seeds; loss_ratio_geomean and "
-             "loss_p: paired t-test on log final training loss (analysis/stats.py); acc_diff, acc_p: paired t-test on "
+             "loss_p: paired t-test on log final training loss (analysis/stats.py), paper_loss_* the same on the "
+             "paper's metric (paper_train_loss: training-mode mini-batch losses, mean over the last 5% of steps); "
+             "acc_diff, acc_p: paired t-test on "
              "the final validation accuracy; *_in_ci_or_better: the variant's mean lies in the baseline's interval "
              "or beyond it on the better side."]
     table = Table("variants", "Optimizer variants side by side", shown, frame, notes=notes)
@@ -90,7 +98,8 @@ def figure(runs: pd.DataFrame, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = ("final_train_loss", "val_acc_final", "forwards_per_step", "step_time_ms")
+    metrics = (*(m for m in LOSSES if m in runs and runs[m].notna().all()), "val_acc_final", "forwards_per_step",
+               "step_time_ms")
     tasks = sorted(runs["task"].unique())
     variants = sorted(runs["variant"].unique())
     fig, axes = plt.subplots(len(metrics), len(tasks), figsize=(3.6 * len(tasks), 2.6 * len(metrics)), squeeze=False)
@@ -102,7 +111,7 @@ def figure(runs: pd.DataFrame, out: Path) -> Path:
                 ax.scatter([x] * len(values), values, s=10)
                 ax.errorbar([x], [values.mean()], fmt="_k", ms=14)
             ax.set_xticks(range(len(variants)), [v.replace(" ", "\n") for v in variants], fontsize=5, rotation=60)
-            if metric == "final_train_loss":
+            if metric in LOSSES:
                 ax.set_yscale("log")
             ax.set_title(f"{task}: {metric}", fontsize=8)
     fig.tight_layout()
