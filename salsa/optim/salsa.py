@@ -24,7 +24,6 @@ from salsa.optim.criteria import (
 
 SEARCH, MOMENTUM, HOLD = "search", "momentum", "hold"  # what a step does (SaLSa._plan)
 FREQUENCIES = {"doubling": DOUBLING_MAX_INTERVAL, "paper": MAX_INTERVAL}  # frequency rule -> its default max_interval
-DEFAULT_FREQUENCY = {"adam": "doubling", "sgd": "paper"}  # per direction: results/salsa_frequency
 
 
 class SaLSa(LineSearchOptimizer):
@@ -39,12 +38,11 @@ class SaLSa(LineSearchOptimizer):
 
     The accepted trial point is the step. A search starts from growth * eta_{k-1} and steps without a search
     move along the momentum direction, w <- w - growth * eta_{k-1} * P m_hat. The first 9 steps search;
-    ``frequency`` decides when the others do (default: "doubling" with the Adam direction, "paper" with the SGD
-    direction, where doubling trained worse on the CPU tier: results/salsa_frequency):
+    ``frequency`` decides when the others do:
 
-    - "doubling": the interval L between searches doubles, up to ``max_interval`` (20), after each
-      search that keeps the step size (accepted within two trials: eta changed by one growth or backtrack factor),
-      and halves after any other. h and s average per search, as in the paper, until the first search whose
+    - "doubling" (the default, for both directions: results/salsa_frequency): the interval L between searches
+      doubles, up to ``max_interval`` (20), after each search that keeps the step size (accepted within two
+      trials: eta changed by one growth or backtrack factor), and halves after any other. h and s average per search, as in the paper, until the first search whose
       decrease is within the float resolution (below): from then on they forget per step (a search n steps after
       the last uses beta3^n in place of beta3) and h starts again from that search's decrease, since the decreases
       before it were measured on a loss orders of magnitude larger.
@@ -92,7 +90,7 @@ class SaLSa(LineSearchOptimizer):
         max_backtracks: int = MAX_TRIALS,
         preconditioner: str = "adam",
         adaptive_frequency: bool = True,
-        frequency: str | None = None,
+        frequency: str = "doubling",
         max_interval: float | None = None,
         weight_decay: float = 0.0,
         model: nn.Module | None = None,
@@ -103,7 +101,6 @@ class SaLSa(LineSearchOptimizer):
             raise ValueError(f"beta3 and betas must lie in [0, 1), got beta3={beta3}, betas={betas}")
         if init_step_size <= 0 or growth < 1.0 or not 0.0 < backtrack < 1.0 or max_backtracks < 1:
             raise ValueError("need init_step_size > 0, growth >= 1, 0 < backtrack < 1 and max_backtracks >= 1")
-        frequency = DEFAULT_FREQUENCY.get(preconditioner, "doubling") if frequency is None else frequency
         if frequency not in FREQUENCIES:
             raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
         max_interval = FREQUENCIES[frequency] if max_interval is None else max_interval

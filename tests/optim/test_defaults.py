@@ -43,6 +43,7 @@ def test_the_signature_offers_no_superseded_behaviour():
     assert not {"resolution_aware", "debiased_frequency", "unresolved_backoff"} & set(parameters)
     assert (parameters["c"].default, parameters["beta3"].default) == (0.3, 0.99)
     model = torch.nn.Linear(4, 2)
-    assert SaLSa(model.parameters()).frequency == "doubling" and SaLSa(model.parameters()).max_interval == 20
-    assert SaLSa(model.parameters(), preconditioner="sgd").frequency == "paper"
-    assert SaLSa(model.parameters(), preconditioner="sgd").max_interval == 10
+    for preconditioner in ("adam", "sgd"):
+        opt = SaLSa(model.parameters(), preconditioner=preconditioner)
+        assert (opt.frequency, opt.max_interval) == ("doubling", 20)
+    assert SaLSa(model.parameters(), frequency="paper").max_interval == 10
