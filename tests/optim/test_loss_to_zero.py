@@ -36,8 +36,11 @@ def test_where_the_loss_cannot_tell_ours_keeps_eta_and_the_release_grows_it(loss
 
 
 def memorising_transformer():
+    # 4 batches: on 16 of them SaLSa (ours from 0.5, and the paper's frequency rule) stays at chance level for 1500
+    # steps on most seeds, where Adam at lr 1e-3 memorises them (docs/optimizers.md, known weaknesses); the regime
+    # under test is memorisation
     torch.manual_seed(0)
-    data = [(torch.randint(0, 50, (16, 8)), torch.randint(0, 4, (16,))) for _ in range(16)]
+    data = [(torch.randint(0, 50, (16, 8)), torch.randint(0, 4, (16,))) for _ in range(4)]
     embed = nn.Embedding(50, 32)
     layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
     encoder = nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
@@ -56,8 +59,8 @@ def test_memorising_transformer_stays_finite_and_stable():
         sizes.append(opt.step_size)
     assert all(math.isfinite(v) for v in losses)
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    # margins measured on four CPU/kernel settings and with 1e-6 perturbed initial weights: largest eta 3.3-7.4,
-    # the last 16 losses at most 6e-7. (The release's eta reached 1.2e3-8.6e4 within 1200 steps of this run in those
-    # settings but only 6-358 in some perturbed ones: when it blows up is chaotic, so the release is checked above.)
+    # margins measured with the data and weights of seeds 0-4: largest eta 0.0071-0.0095, the last 16 losses at most
+    # 2.1e-4. (The release's eta grows without bound once the loss cannot tell, and when it blows up is chaotic, so the
+    # release is checked above.)
     assert max(sizes) < 100
     assert max(losses[-16:]) < 1e-3  # it did memorise: the regime under test was reached
