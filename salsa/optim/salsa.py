@@ -42,10 +42,11 @@ class SaLSa(LineSearchOptimizer):
 
     - "doubling" (the default, for both directions: results/salsa_frequency): the interval L between searches
       doubles, up to ``max_interval`` (20), after each search that keeps the step size (accepted within two
-      trials: eta changed by one growth or backtrack factor), and halves after any other. h and s average per search, as in the paper, until the first search whose
-      decrease is within the float resolution (below): from then on they forget per step (a search n steps after
-      the last uses beta3^n in place of beta3) and h starts again from that search's decrease, since the decreases
-      before it were measured on a loss orders of magnitude larger.
+      trials: eta changed by one growth or backtrack factor), and halves after any other. h and s average per
+      search, as in the paper, until the first search whose decrease is within the float resolution (below): from
+      then on they forget per step (a search n steps after the last uses beta3^n in place of beta3) and h starts
+      again from that search's decrease, since the decreases before it were measured on a loss orders of magnitude
+      larger.
     - "paper": the paper's rule. L = min(max_interval, 1/(r_bar - 1)) (``max_interval`` 10) with
       r_bar = max(r, 1/r) and r the ratio of a fast (0.9) and a slow (0.99) bias-corrected moving average of the
       accepted step sizes; h and s forget per search.
