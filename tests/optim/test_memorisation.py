@@ -12,7 +12,12 @@ import torch
 from torch import nn
 
 from experiments.memorisation.cases import make_case
-from experiments.memorisation.superseded import SaLSaWithoutBackoff, SaLSaWithoutResolution
+from experiments.memorisation.superseded import (
+    SaLSaAveragingPerSearch,
+    SaLSaForgettingPerStep,
+    SaLSaWithoutBackoff,
+    SaLSaWithoutResolution,
+)
 from experiments.memorisation.trace import train
 from salsa import SaLSa
 
@@ -142,3 +147,36 @@ def test_doubling_needs_a_decrease_beyond_two_roundings():
         assert opt.line_search_state["resolved"] == resolved
         assert opt.step_size == pytest.approx(1.76e-7 if resolved else 1.6e-7, rel=1e-12)
         assert (w.item() != 0.0) == resolved
+
+
+def smoothing_factors(make) -> list[tuple[bool, int, float]]:
+    """(at the float resolution yet, steps since the last search, the factor s was smoothed with) at each search of
+    f(w) = 1 + 0.01 w^2 in float32 with P = I, whose decreases fall within the float resolution after a few hundred
+    steps. The factor is read back from s: s_k = beta s_{k-1} + (1 - beta) ||g_k||^2."""
+    w = nn.Parameter(torch.tensor([3.0]))
+    opt = make([w])
+    seen, reached = [], False  # reached: an earlier search was unresolved
+    for _ in range(400):
+        s, since = opt.line_search_state["s"], opt.line_search_state["since_search"] + 1
+        opt.step(lambda: 1 + 0.01 * (w**2).sum())
+        if not opt.last_step_stats()["line_search"]:
+            continue
+        grad_sq = float(w.grad.double() ** 2)
+        # beta = (s_k - ||g||^2) / (s_{k-1} - ||g||^2), where ||g||^2 reached s through float32 (2^-24 relative): with
+        # |s_{k-1} - ||g||^2| > 1% of ||g||^2 the value read back is within 1e-5 of beta, far below 0.99 - 0.99^2
+        if since > 1 and abs(s - grad_sq) > 0.01 * grad_sq:
+            seen.append((reached, since, (opt.line_search_state["s"] - grad_sq) / (s - grad_sq)))
+        reached = reached or not opt.line_search_state["resolved"]
+    return seen
+
+
+def test_the_two_halves_of_the_smoothing_rule_apart():
+    # 0.4's rule forgets per step from the first search; per-search averaging never does; SaLSa switches at the float
+    # resolution (1e-4 relative: ten times the read-back error, a hundredth of 0.99 - 0.99^2)
+    for make, per_step in ((SaLSaForgettingPerStep, lambda reached: True), (SaLSaAveragingPerSearch, lambda reached: False),
+                           (SaLSa, lambda reached: reached)):
+        seen = smoothing_factors(lambda params: make(params, preconditioner="sgd"))
+        assert any(reached for reached, _, _ in seen) and not all(reached for reached, _, _ in seen), make.__name__
+        for reached, since, beta in seen:
+            expected = 0.99**since if per_step(reached) else 0.99
+            assert beta == pytest.approx(expected, rel=1e-4), (make.__name__, reached, since)
