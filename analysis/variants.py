@@ -48,9 +48,14 @@ def load(root: Path, keys: list[str]) -> pd.DataFrame:
 LOSSES = {"final_train_loss": "loss", "paper_train_loss": "paper_loss"}
 
 
+def logged_losses(runs: pd.DataFrame) -> list[str]:
+    """The LOSSES every run has (the paper's metric needs the runs' step losses)."""
+    return [m for m in LOSSES if m in runs and runs[m].notna().all()]
+
+
 def table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     rows = []
-    losses = [m for m in LOSSES if m in runs and runs[m].notna().all()]
+    losses = logged_losses(runs)
     for (task, variant), group in runs.groupby(["task", "variant"]):
         base = runs[(runs["task"] == task) & (runs["variant"] == baseline)].set_index("seed")
         mine = group.set_index("seed")
@@ -98,8 +103,7 @@ def figure(runs: pd.DataFrame, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = (*(m for m in LOSSES if m in runs and runs[m].notna().all()), "val_acc_final", "forwards_per_step",
-               "step_time_ms")
+    metrics = (*logged_losses(runs), "val_acc_final", "forwards_per_step", "step_time_ms")
     tasks = sorted(runs["task"].unique())
     variants = sorted(runs["variant"].unique())
     fig, axes = plt.subplots(len(metrics), len(tasks), figsize=(3.6 * len(tasks), 2.6 * len(metrics)), squeeze=False)

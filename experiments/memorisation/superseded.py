@@ -62,7 +62,6 @@ class SaLSaWithoutResolution(SaLSa):
         return SearchResult(st["step_size"], math.nan, accepted=True, trials=0, offset=0.0)
 
 
-
 class SaLSaForgettingPerStep(SaLSa):
     """The doubling rule of 0.4: h and s forget per step from the first search on (beta3^n, n steps after the last
     search), and h keeps its decreases when the loss reaches its float resolution."""

@@ -65,6 +65,8 @@ def test_at_the_float_resolution_doubling_forgets_per_step_and_restarts_h():
         beta = 0.99 ** (since + 1) if reached is not None and k > reached else 0.99
         assert st["s"] == pytest.approx(ema(s, grad_sq, beta), rel=2**-20), k
     assert reached is not None, "the float resolution was not reached"
+
+
 def test_first_adam_step_by_hand():
     # Adam at k = 1: m_hat = g, v_hat = g^2, so d = g / (|g| + eps) ~ sign(g) = 1 and s = 0.1 * |g| = 0.4.
     # f(w) = w^2 at w = 2: eta = 1.1: w = 0.9, f = 0.81, h = 0.1 * 3.19 = 0.319 >= 0.5 * 1.1 * 0.4 = 0.22.
